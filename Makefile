@@ -1,0 +1,49 @@
+# Thin wrappers around the `lstmbook` command line. Every target sets up what it needs
+# from nothing: the virtual environment, the packages (pinned by constraints.txt) and data.
+#   make book    build the book into _build/html (from chapters/, nothing executed)
+#   make test    run the project's tests
+#   make data    fetch, verify and prepare the poetry corpus
+#   make chapters  regenerate chapters/ from solutions/ (reference run, `book` profile)
+#   make grade SUBMISSIONS=DIR [COURSE=DIR] [FORCE=1]   autograde student notebooks
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+# nbgrader calls alembic (and jupyter) by name: the environment's bin must come first.
+export PATH := $(BIN):$(PATH)
+export PIP_CONSTRAINT := $(abspath constraints.txt)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export MPLBACKEND := Agg
+
+STAMP := $(VENV)/.installed
+LSTMBOOK := $(BIN)/lstmbook
+
+.PHONY: setup data chapters book test grade clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "setuptools<81" wheel
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+data: $(STAMP)
+	$(LSTMBOOK) data
+
+chapters: $(STAMP)
+	$(LSTMBOOK) chapters $(if $(CHAPTER),--only $(CHAPTER))
+
+book: $(STAMP)
+	$(LSTMBOOK) book
+
+test: $(STAMP)
+	$(LSTMBOOK) data --dataset tang300
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [COURSE=DIR] [FORCE=1]"; exit 2; }
+	$(LSTMBOOK) grade "$(SUBMISSIONS)" $(if $(COURSE),--course "$(COURSE)") $(if $(FORCE),--force)
+
+clean:
+	rm -rf _build

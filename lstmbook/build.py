@@ -1,0 +1,246 @@
+"""The one-source pipeline: ``solutions/NN_slug.md`` -> nbgrader source notebook -> reference
+run -> ``chapters/NN_slug.ipynb`` (solutions stubbed, hidden tests removed, graded cells
+without outputs).
+
+Cells in the MyST sources are marked with tags, which become nbgrader metadata:
+
+- ``:tags: [solution]`` on a code cell: an exercise. Its ``grade_id`` is the first function
+  or class it defines (or ``:grade_id:``); the code between ``### BEGIN SOLUTION`` and
+  ``### END SOLUTION`` becomes a stub.
+- ``:tags: [test]`` with ``:grade_id:`` and ``:points:``: an autograded test cell, locked;
+  ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` is removed for students.
+- ``tags: [manual]`` with ``grade_id`` and ``points`` on a markdown cell: a written answer,
+  graded by hand.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from .config import REPO_ROOT
+
+MARKERS = {"solution", "test", "manual"}
+_DEF = re.compile(r"^(?:def|class)\s+([A-Za-z_]\w*)", re.M)
+
+
+class BuildError(RuntimeError):
+    """A chapter source is malformed; the message names the file and the cell."""
+
+
+def repo_root() -> Path:
+    if REPO_ROOT is None:
+        raise BuildError("the chapter pipeline runs from a checkout of the course repository")
+    return REPO_ROOT
+
+
+def chapter_sources(root: Path | None = None) -> list[Path]:
+    """Every ``solutions/NN_slug.md``, in order."""
+    root = root or repo_root()
+    return sorted((root / "solutions").glob("[0-9][0-9]_*.md"))
+
+
+def _nbgrader_meta(cell, where: str) -> dict | None:
+    tags = list(cell.metadata.get("tags", []))
+    marks = MARKERS.intersection(tags)
+    if not marks:
+        return None
+    if len(marks) > 1:
+        raise BuildError(f"{where}: a cell can carry only one of {sorted(MARKERS)}, got {sorted(marks)}")
+    (mark,) = marks
+    cell.metadata["tags"] = [t for t in tags if t != mark]
+    if not cell.metadata["tags"]:
+        del cell.metadata["tags"]
+    grade_id = cell.metadata.pop("grade_id", None)
+    points = cell.metadata.pop("points", None)
+    if mark == "solution":
+        if cell.cell_type != "code":
+            raise BuildError(f"{where}: 'solution' marks code cells; use 'manual' for written answers")
+        if grade_id is None:
+            found = _DEF.search(cell.source)
+            if not found:
+                raise BuildError(f"{where}: a solution cell must define a function (or give :grade_id:)")
+            grade_id = found.group(1)
+        if "### BEGIN SOLUTION" not in cell.source:
+            raise BuildError(f"{where}: solution cell {grade_id} has no ### BEGIN SOLUTION region")
+        meta = dict(grade=False, solution=True, locked=False)
+    elif mark == "test":
+        if cell.cell_type != "code" or grade_id is None or points is None:
+            raise BuildError(f"{where}: a test cell is a code cell with :grade_id: and :points:")
+        meta = dict(grade=True, solution=False, locked=True, points=points)
+    else:
+        if cell.cell_type != "markdown" or grade_id is None or points is None:
+            raise BuildError(f"{where}: a manual cell is a markdown cell with grade_id and points")
+        meta = dict(grade=True, solution=True, locked=False, points=points)
+    return dict(meta, grade_id=str(grade_id), schema_version=3, task=False)
+
+
+def source_notebook(md_path: Path) -> nbformat.NotebookNode:
+    """Read a MyST chapter source and return the nbgrader source notebook (with solutions and
+    hidden tests, no outputs)."""
+    import jupytext
+
+    nb = jupytext.read(md_path)
+    nb.metadata.pop("jupytext", None)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    seen = set()
+    for index, cell in enumerate(nb.cells):
+        where = f"{md_path.name}, cell {index + 1}"
+        meta = _nbgrader_meta(cell, where)
+        if meta is None:
+            if "### BEGIN" in cell.source:
+                raise BuildError(f"{where}: solution or hidden-test markers in an unmarked cell")
+            continue
+        if meta["grade_id"] in seen:
+            raise BuildError(f"{where}: grade_id {meta['grade_id']!r} is used twice")
+        seen.add(meta["grade_id"])
+        cell.metadata["nbgrader"] = meta
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode, cwd: Path, profile: str = "book", timeout: int = 3600):
+    """Run ``nb`` in place in a fresh kernel (the reference run); any error stops the build,
+    except in cells tagged ``raises-exception``."""
+    from nbclient import NotebookClient
+
+    old = os.environ.get("LSTMBOOK_PROFILE")
+    os.environ["LSTMBOOK_PROFILE"] = profile
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(cwd)}}).execute()
+    finally:
+        if old is None:
+            os.environ.pop("LSTMBOOK_PROFILE", None)
+        else:
+            os.environ["LSTMBOOK_PROFILE"] = old
+    return nb
+
+
+def nbgrader_cmd() -> list[str]:
+    """How to call nbgrader with this interpreter (its bin must be on PATH for alembic)."""
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    return [sys.executable, "-m", "nbgrader"]
+
+
+def release(nb: nbformat.NotebookNode, slug: str) -> nbformat.NotebookNode:
+    """Turn a source notebook into the student notebook with nbgrader's generate_assignment
+    (its own preprocessors: lock, stub solutions, checksums, remove hidden tests), keeping
+    the outputs of ordinary cells and clearing those of graded cells."""
+    with tempfile.TemporaryDirectory(prefix="lstmbook-release-") as tmp:
+        src = Path(tmp, "source", slug)
+        src.mkdir(parents=True)
+        nbformat.write(nb, src / f"{slug}.ipynb")
+        cmd = nbgrader_cmd() + [
+            "generate_assignment", slug, "--force", "--log-level=WARN",
+            f"--CourseDirectory.root={tmp}",
+            f"--CourseDirectory.db_url=sqlite:///{tmp}/gradebook.db",
+            "--ClearOutput.enabled=False",
+        ]
+        proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+        out = Path(tmp, "release", slug, f"{slug}.ipynb")
+        if proc.returncode != 0 or not out.is_file():
+            raise BuildError(f"nbgrader generate_assignment failed for {slug}:\n{proc.stdout}{proc.stderr}")
+        student = nbformat.read(out, as_version=4)
+    for cell in student.cells:
+        if cell.cell_type == "code":  # rich (used by fastNLP) leaves empty displays behind
+            cell.outputs = [o for o in cell.outputs if not _empty_display(o)]
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and (meta.get("grade") or meta.get("solution")):
+            cell.outputs = []
+            cell.execution_count = None
+    return student
+
+
+def _empty_display(output) -> bool:
+    if output.get("output_type") != "display_data":
+        return False
+    data = output.get("data", {})
+    return set(data) <= {"text/plain", "text/html"} and not data.get("text/plain", "").strip()
+
+
+def build_chapter(md_path: Path, out_dir: Path, run: bool = True, profile: str = "book") -> Path:
+    """Generate ``out_dir/<slug>.ipynb`` from ``md_path``; ``run`` does the reference run."""
+    slug = md_path.stem
+    nb = source_notebook(md_path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if run:
+        execute(nb, cwd=out_dir, profile=profile)
+    student = release(nb, slug)
+    target = out_dir / f"{slug}.ipynb"
+    tmp = target.with_name(target.name + ".part")
+    nbformat.write(student, tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def build_chapters(only: list[str] | None = None, run: bool = True) -> list[Path]:
+    """Regenerate ``chapters/`` from ``solutions/`` (all chapters, or the slugs in ``only``)."""
+    root = repo_root()
+    sources = chapter_sources(root)
+    if only:
+        unknown = set(only) - {p.stem for p in sources}
+        if unknown:
+            raise BuildError(f"no solutions/<slug>.md for {sorted(unknown)}")
+        sources = [p for p in sources if p.stem in only]
+    built = []
+    for md in sources:
+        print(f"building chapters/{md.stem}.ipynb from solutions/{md.name} ...", flush=True)
+        built.append(build_chapter(md, root / "chapters", run=run))
+    return built
+
+
+def build_book(root: Path | None = None) -> Path:
+    """Build the HTML book from ``chapters/`` (nothing is executed); returns index.html."""
+    root = root or repo_root()
+    bindir = str(Path(sys.executable).parent)
+    cmd = [str(Path(bindir, "jupyter-book")), "build", str(root), "--warningiserror",
+           "--keep-going"]
+    proc = subprocess.run(cmd, cwd=root)
+    index = root / "_build" / "html" / "index.html"
+    if proc.returncode != 0 or not index.is_file():
+        raise BuildError("jupyter-book build failed; see the messages above")
+    return index
+
+
+def strip_regions(source: str, begin: str, end: str) -> tuple[str, list[str]]:
+    """Split ``source`` into the text outside ``begin``/``end`` regions and the lines inside."""
+    outside, inside, in_region = [], [], False
+    for line in source.splitlines():
+        if begin in line:
+            in_region = True
+        elif end in line:
+            in_region = False
+        elif in_region:
+            inside.append(line)
+        else:
+            outside.append(line)
+    return "\n".join(outside), inside
+
+
+def secret_lines(md_path: Path, min_len: int = 12) -> list[str]:
+    """Lines of solution and hidden-test regions that appear nowhere else in the source:
+    none of them may reach the student notebook or the book."""
+    nb = source_notebook(md_path)
+    public, secret = [], []
+    for cell in nb.cells:
+        text, sol = strip_regions(cell.source, "### BEGIN SOLUTION", "### END SOLUTION")
+        text, hid = strip_regions(text, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+        public.append(text)
+        secret += sol + hid
+    public_text = "\n".join(public)
+    found = []
+    for line in secret:
+        s = line.strip()
+        if len(s) >= min_len and s not in public_text and s not in found:
+            found.append(s)
+    return found
+

@@ -1,0 +1,77 @@
+"""The ``lstmbook`` command line: data, chapters, book, grade."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _data(args) -> None:
+    from . import data
+
+    names = ["tang300", "tang_full"] if args.dataset == "all" else [args.dataset]
+    for name in names:
+        poems = data.load_poems(name)
+        print(f"{name}: {data.summary(poems)}")
+
+
+def _chapters(args) -> None:
+    from . import build
+
+    for path in build.build_chapters(only=args.only, run=not args.no_run):
+        print(f"wrote {path}")
+
+
+def _book(args) -> None:
+    from . import build
+
+    print(f"book: {build.build_book()}")
+
+
+def _grade(args) -> None:
+    from . import build, grading
+
+    course = Path(args.course) if args.course else build.repo_root() / "autograder" / "course"
+    grading.grade(Path(args.submissions), course, force=args.force, only=args.chapter,
+                  timeout=args.timeout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lstmbook", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="fetch, verify and prepare the poetry corpus")
+    p.add_argument("--dataset", choices=["tang300", "tang_full", "all"], default="all")
+    p.set_defaults(func=_data)
+
+    p = sub.add_parser("chapters", help="regenerate chapters/ from solutions/")
+    p.add_argument("--only", nargs="+", metavar="SLUG", help="only these chapters, e.g. 02_numpy_lstm")
+    p.add_argument("--no-run", action="store_true", help="skip the reference run (no outputs)")
+    p.set_defaults(func=_chapters)
+
+    p = sub.add_parser("book", help="build the HTML book from chapters/ into _build/html")
+    p.set_defaults(func=_book)
+
+    p = sub.add_parser("grade", help="autograde a folder of student submissions")
+    p.add_argument("submissions", help="folder with one sub-folder per student")
+    p.add_argument("--course", help="nbgrader course directory (default autograder/course)")
+    p.add_argument("--chapter", nargs="+", metavar="SLUG", help="grade only these chapters")
+    p.add_argument("--force", action="store_true", help="grade again students already graded")
+    p.add_argument("--timeout", type=int, default=1800, help="seconds per student and chapter")
+    p.set_defaults(func=_grade)
+
+    args = parser.parse_args(argv)
+    from .build import BuildError
+    from .data import DataError
+    from .grading import GradingError
+
+    try:
+        args.func(args)
+    except (BuildError, DataError, GradingError) as exc:
+        print(f"lstmbook {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

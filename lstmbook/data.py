@@ -1,0 +1,260 @@
+"""The chinese-poetry corpus: download (or mirror), verify, filter, simplify, vocabulary, split.
+
+The manifest ``data/manifest.json`` names every upstream file at a pinned commit with its
+sha256. Files are fetched into ``<data dir>/raw/`` through a ``.part`` file that is renamed
+only once its checksum matches, so an interrupted or corrupt download never stays in place.
+With ``LSTMBOOK_DATA_MIRROR=DIR`` the same upstream paths are read from ``DIR`` instead.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import REPO_ROOT, data_dir
+
+PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
+
+#: Characters that mark lost text (□) or editorial notes; poems holding any are dropped.
+BAD_CHARS = "□（(［[《{"
+
+
+class DataError(RuntimeError):
+    """A data file is missing, corrupt or unreachable; the message says which and how to fix it."""
+
+
+def manifest_path() -> Path:
+    env = os.environ.get("LSTMBOOK_MANIFEST")
+    if env:
+        return Path(env)
+    if REPO_ROOT is None:
+        raise DataError("data/manifest.json not found: run from a checkout of the course repository")
+    return REPO_ROOT / "data" / "manifest.json"
+
+
+def load_manifest() -> dict:
+    """The manifest: upstream commit, URL template, datasets and each file's sha256 and size."""
+    with open(manifest_path(), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check(path: Path, entry: dict, origin: str) -> None:
+    size = path.stat().st_size
+    if size != entry["size"]:
+        kind = "truncated" if size < entry["size"] else "too long"
+        raise DataError(
+            f"{origin}: {entry['path']} is {kind} ({size} bytes, the manifest expects "
+            f"{entry['size']})."
+        )
+    digest = _sha256(path)
+    if digest != entry["sha256"]:
+        raise DataError(
+            f"{origin}: {entry['path']} has sha256 {digest}, the manifest expects "
+            f"{entry['sha256']}: the file is corrupt or from another upstream commit."
+        )
+
+
+def _url(manifest: dict, rel: str) -> str:
+    return manifest["url_template"].format(
+        commit=manifest["commit"], path=urllib.parse.quote(rel)
+    )
+
+
+def fetch_file(entry: dict, manifest: dict, raw_dir: Path) -> Path:
+    """Make sure ``raw_dir/<path>`` holds the verified upstream file and return its path."""
+    target = raw_dir / entry["path"]
+    if target.is_file():
+        try:
+            _check(target, entry, f"cached file {target}")
+            return target
+        except DataError:
+            target.unlink()  # a damaged cache entry is fetched again, never used
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    mirror = os.environ.get("LSTMBOOK_DATA_MIRROR")
+    try:
+        if mirror:
+            source = Path(mirror) / entry["path"]
+            if not source.is_file():
+                raise DataError(
+                    f"{source} does not exist: LSTMBOOK_DATA_MIRROR={mirror} must hold the "
+                    f"upstream paths of chinese-poetry (for example {entry['path']})."
+                )
+            _check(source, entry, f"mirror file {source}")
+            shutil.copyfile(source, part)
+        else:
+            url = _url(manifest, entry["path"])
+            try:
+                with urllib.request.urlopen(url, timeout=60) as resp, open(part, "wb") as out:
+                    shutil.copyfileobj(resp, out)
+            except (urllib.error.URLError, OSError) as exc:
+                raise DataError(
+                    f"could not download {entry['path']} from {url} ({exc}). No network? "
+                    f"Set LSTMBOOK_DATA_MIRROR to a folder holding the chinese-poetry files "
+                    f"under their upstream paths, or put the file at {target} yourself."
+                ) from exc
+            try:
+                _check(part, entry, f"download of {url}")
+            except DataError as exc:
+                raise DataError(f"{exc} Nothing was kept; run `make data` again.") from None
+        os.replace(part, target)
+    finally:
+        if part.exists():
+            part.unlink()
+    return target
+
+
+def fetch(dataset: str) -> list[Path]:
+    """Fetch and verify every file of ``dataset`` (``tang300`` or ``tang_full``)."""
+    manifest = load_manifest()
+    if dataset not in manifest["datasets"]:
+        raise DataError(
+            f"unknown dataset {dataset!r}; the manifest has {', '.join(manifest['datasets'])}"
+        )
+    entries = {e["path"]: e for e in manifest["files"]}
+    raw_dir = data_dir() / "raw"
+    return [fetch_file(entries[p], manifest, raw_dir) for p in manifest["datasets"][dataset]]
+
+
+@dataclass(frozen=True)
+class PoemFilter:
+    """Which poems to keep: character count (punctuation included) and placeholder marks."""
+
+    min_len: int = 10
+    max_len: int = 64
+    bad_chars: str = BAD_CHARS
+
+
+def _to_simplified():
+    import opencc
+
+    return opencc.OpenCC("t2s").convert
+
+
+def filter_poems(raw: list[dict], flt: PoemFilter, source: str = "corpus") -> list[str]:
+    """Join each poem's lines, drop poems with placeholder or note marks and poems outside the
+    length bounds. Raises :class:`DataError` naming the filter that left nothing."""
+    texts = ["".join(p.get("paragraphs", [])).strip() for p in raw]
+    texts = [t for t in texts if t]
+    if not texts:
+        raise DataError(f"{source}: no poem has any text (is it a chinese-poetry JSON file?)")
+    clean = [t for t in texts if not any(c in t for c in flt.bad_chars)]
+    if not clean:
+        raise DataError(
+            f"{source}: all {len(texts)} poems contain one of {flt.bad_chars!r} "
+            "(placeholder or note marks); nothing is left"
+        )
+    kept = [t for t in clean if flt.min_len <= len(t) <= flt.max_len]
+    if not kept:
+        lens = sorted(len(t) for t in clean)
+        raise DataError(
+            f"{source}: the length filter {flt.min_len}..{flt.max_len} characters removed all "
+            f"{len(clean)} poems (their lengths run from {lens[0]} to {lens[-1]})"
+        )
+    return kept
+
+
+def load_poems(dataset: str = "tang300", flt: PoemFilter = PoemFilter(),
+               simplified: bool = True) -> list[str]:
+    """The filtered poems of ``dataset`` as strings (simplified characters by default).
+
+    The result is cached in ``<data dir>/prepared/``; the cache key holds every setting.
+    """
+    key = f"{dataset}-{flt.min_len}-{flt.max_len}-{'s' if simplified else 't'}"
+    cache = data_dir() / "prepared" / f"{key}.json"
+    files = fetch(dataset)
+    if cache.is_file():
+        with open(cache, encoding="utf-8") as fh:
+            return json.load(fh)
+    raw = []
+    for f in files:
+        with open(f, encoding="utf-8") as fh:
+            raw.extend(json.load(fh))
+    poems = filter_poems(raw, flt, source=dataset)
+    if simplified:
+        convert = _to_simplified()
+        poems = convert("\n".join(poems)).split("\n")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.name + ".part")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(poems, fh, ensure_ascii=False)
+    os.replace(tmp, cache)
+    return poems
+
+
+def import_fastnlp():
+    """Import fastNLP without its warning about ``pkg_resources`` (fastNLP 1.0.1 still uses
+    it; ``setuptools<81`` keeps it available)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+        import fastNLP
+    return fastNLP
+
+
+def build_vocab(poems: list[str], min_count: int = 1):
+    """A fastNLP character ``Vocabulary`` with ``<pad>`` (index 0), ``<unk>`` (index 1) and
+    ``<eos>``; characters seen fewer than ``min_count`` times map to ``<unk>``."""
+    Vocabulary = import_fastnlp().Vocabulary
+
+    vocab = Vocabulary(min_freq=min_count, padding=PAD, unknown=UNK)
+    for poem in poems:
+        vocab.add_word_lst(list(poem) + [EOS])
+    vocab.build_vocab()
+    return vocab
+
+
+def encode(poems: list[str], vocab) -> list[list[int]]:
+    """Each poem as character indices followed by ``<eos>``."""
+    return [[vocab.to_index(c) for c in poem] + [vocab.to_index(EOS)] for poem in poems]
+
+
+def train_dev_split(items: list, dev_fraction: float = 0.1, seed: int = 0) -> tuple[list, list]:
+    """A reproducible shuffle-and-split: the same ``seed`` always gives the same split."""
+    if not 0 < dev_fraction < 1:
+        raise ValueError(f"dev_fraction must lie in (0, 1), got {dev_fraction}")
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    n_dev = max(1, round(len(items) * dev_fraction))
+    dev = [items[i] for i in order[:n_dev]]
+    train = [items[i] for i in order[n_dev:]]
+    return train, dev
+
+
+def summary(poems: list[str]) -> dict:
+    """Corpus statistics (no text): poems, characters, distinct characters, mean length."""
+    n_chars = sum(len(p) for p in poems)
+    return {
+        "poems": len(poems),
+        "characters": n_chars,
+        "distinct characters": len(set("".join(poems))),
+        "mean length": round(n_chars / max(1, len(poems)), 1),
+    }
+
+
+def pad_batch(seqs: list[list[int]], pad_index: int = 0):
+    """Stack sequences of different lengths into an int64 array (N, T), T the longest,
+    filled with ``pad_index``."""
+    import numpy as np
+
+    T = max(len(s) for s in seqs)
+    out = np.full((len(seqs), T), pad_index, dtype=np.int64)
+    for n, s in enumerate(seqs):
+        out[n, : len(s)] = s
+    return out

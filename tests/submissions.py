@@ -1,0 +1,56 @@
+"""Make student submissions for tests: the blank notebook, the reference solution, and
+solutions with some exercise cells replaced (planted bugs, other correct styles)."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+
+from lstmbook import build
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def chapter(slug: str) -> nbformat.NotebookNode:
+    """The committed student notebook of ``slug``."""
+    return nbformat.read(ROOT / "chapters" / f"{slug}.ipynb", as_version=4)
+
+
+def reference_cells(slug: str) -> dict[str, str]:
+    """grade_id -> the reference solution cell's code, solution markers removed."""
+    nb = build.source_notebook(ROOT / "solutions" / f"{slug}.md")
+    cells = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            lines = [ln for ln in cell.source.splitlines()
+                     if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln]
+            cells[meta["grade_id"]] = "\n".join(lines)
+    return cells
+
+
+def submission(slug: str, replace: dict[str, str] | None = None,
+               reference: bool = True) -> nbformat.NotebookNode:
+    """The student notebook with every exercise filled with the reference solution
+    (``reference``), then the cells in ``replace`` (grade_id -> code) swapped in."""
+    nb = copy.deepcopy(chapter(slug))
+    code = reference_cells(slug) if reference else {}
+    code.update(replace or {})
+    unknown = set(replace or {}) - set(reference_cells(slug))
+    if unknown:
+        raise KeyError(f"{slug} has no solution cells {sorted(unknown)}")
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in code and cell.metadata["nbgrader"].get("solution"):
+            cell.source = code[gid]
+    return nb
+
+
+def with_function(slug: str, grade_id: str, old: str, new: str) -> str:
+    """The reference code of ``grade_id`` with the text ``old`` replaced by ``new`` (a planted
+    bug); fails loudly if ``old`` is not in the reference, so a bug never goes unplanted."""
+    src = reference_cells(slug)[grade_id]
+    if src.count(old) != 1:
+        raise AssertionError(f"{grade_id}: {old!r} occurs {src.count(old)} times in the reference")
+    return src.replace(old, new)
