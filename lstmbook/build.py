@@ -113,7 +113,7 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, profile: str = "book", timeout
     os.environ["LSTMBOOK_PROFILE"] = profile
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(cwd)}}).execute()
     finally:
         if old is None:

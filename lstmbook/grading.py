@@ -119,8 +119,12 @@ def _run(cmd: list[str], cwd: Path, timeout: int) -> tuple[int, str]:
 
 def _reason(log: str) -> str:
     """The most telling line of an nbgrader log."""
+    if "DeadKernelError" in log or "Kernel died" in log:
+        return "the kernel died while running the notebook (its code exits or crashes Python)"
+    if "CellTimeoutError" in log or "TimeoutError" in log:
+        return "a cell ran past the time limit of autograder/nbgrader_config.py"
     lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
-    for key in ("DeadKernelError", "Kernel died", "CellTimeoutError", "Timeout", "ERROR"):
+    for key in ("ERROR", "Error"):
         hits = [ln for ln in lines if key in ln]
         if hits:
             return hits[0][-300:]

@@ -1,0 +1,138 @@
+"""The autograder, judged by what it catches: the real `lstmbook grade` on a class of
+submissions (reference, blank, planted bugs, other correct styles, broken hand-ins)."""
+import csv
+import re
+
+import nbformat
+import pytest
+
+import mutants_02 as m02
+from lstmbook import cli, grading
+from submissions import chapter, submission
+
+SLUG = m02.SLUG
+
+
+def _student(name: str) -> str:
+    return re.sub(r"\W+", "_", name).strip("_")
+
+
+BUG_STUDENTS = {_student(name): name for name in m02.BUGS}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    subs = tmp_path_factory.mktemp("submissions")
+    course = tmp_path_factory.mktemp("course")
+
+    def hand_in(student, nb, name=f"{SLUG}.ipynb"):
+        (subs / student).mkdir(exist_ok=True)
+        nbformat.write(nb, subs / student / name)
+
+    hand_in("reference", submission(SLUG))
+    hand_in("blank", chapter(SLUG))
+    for student, bug in BUG_STUDENTS.items():
+        hand_in(student, submission(SLUG, m02.bug_submission(bug)))
+    hand_in("loops", submission(SLUG, m02.LOOPS))
+    hand_in("per_gate", submission(SLUG, m02.PER_GATE))
+    hand_in("renamed", submission(SLUG), name=f"{SLUG} (1).ipynb")
+    hand_in("crash", submission(SLUG, {"lstm_forward": "import os\nos._exit(1)"}))
+    (subs / "corrupt").mkdir()
+    (subs / "corrupt" / f"{SLUG}.ipynb").write_text('{"cells": [ {"cell_type": "code", ')
+    (subs / "missing").mkdir()
+    (subs / "missing" / "answers.txt").write_text("I forgot the notebook")
+
+    messages = []
+    results = grading.grade(subs, course, log=messages.append)
+    return {r.student: r for r in results}, subs, course, "\n".join(messages)
+
+
+def test_reference_solution_scores_full_marks(graded):
+    r = graded[0]["reference"]
+    assert r.status == "graded" and r.failed == []
+    assert r.max_score >= 15 and r.score == r.max_score
+
+
+def test_blank_notebook_scores_zero_with_every_test_failing(graded):
+    r = graded[0]["blank"]
+    assert r.status == "graded" and r.score == 0
+    tests = {c.metadata["nbgrader"]["grade_id"] for c in chapter(SLUG).cells
+             if c.metadata.get("nbgrader", {}).get("grade")}
+    assert set(r.failed) == tests
+
+
+@pytest.mark.parametrize("student", sorted(BUG_STUDENTS))
+def test_a_planted_bug_loses_points_in_the_test_that_names_it(graded, student):
+    r = graded[0][student]
+    expected = m02.BUGS[BUG_STUDENTS[student]][3]
+    assert r.status == "graded"
+    assert r.score < r.max_score
+    assert expected in r.failed
+
+
+def test_only_hidden_tests_catch_the_overflowing_softmax(graded):
+    """Its visible tests pass: the points it loses come from the hidden tests."""
+    r = graded[0][_student("softmax without the max shift overflows")]
+    assert r.failed == ["test_temporal_softmax_loss"]
+
+
+@pytest.mark.parametrize("student", ["loops", "per_gate"])
+def test_correct_solutions_in_another_style_keep_full_marks(graded, student):
+    r = graded[0][student]
+    assert r.status == "graded" and r.failed == [] and r.score == r.max_score
+
+
+def test_broken_hand_ins_get_reasons_and_do_not_stop_the_others(graded):
+    results = graded[0]
+    assert results["corrupt"].status == "corrupt"
+    assert f"{SLUG}.ipynb is not" in results["corrupt"].note
+    assert results["missing"].status == "missing"
+    assert f"no {SLUG}.ipynb (found: no notebooks)" in results["missing"].note
+    assert results["renamed"].status == "graded"
+    assert results["renamed"].score == results["renamed"].max_score
+    assert f"graded {SLUG} (1).ipynb" in results["renamed"].note
+    assert results["crash"].status == "error"
+    assert "kernel died" in results["crash"].note
+    # every other student was graded
+    assert {r.status for s, r in results.items() if s not in {"corrupt", "missing", "crash"}} == {"graded"}
+
+
+def test_grades_csv_feedback_and_summary(graded):
+    results, subs, course, log = graded
+    with open(course / "grades.csv", newline="", encoding="utf-8") as fh:
+        rows = {row["student"]: row for row in csv.DictReader(fh)}
+    assert set(rows) == set(results)
+    assert rows["reference"]["score"] == rows["reference"]["max_score"] != ""
+    assert rows["blank"]["score"] == "0"
+    assert rows["missing"]["score"] == "" and rows["missing"]["status"] == "missing"
+    feedback = course / "feedback" / "blank" / SLUG / f"{SLUG}.html"
+    assert feedback.is_file() and "test_lstm_step_forward" in feedback.read_text(encoding="utf-8")
+    assert results["reference"].feedback is not None
+    assert re.search(r"^reference\s+02_numpy_lstm\s+(\d+)/\1\s+graded", log, re.M)
+    assert re.search(r"^corrupt\s+02_numpy_lstm\s+-\s+corrupt\s+", log, re.M)
+
+
+def test_no_grade_is_overwritten_without_force(graded, tmp_path, capsys):
+    results, _, course, _ = graded
+    again = tmp_path / "again"
+    (again / "reference").mkdir(parents=True)
+    (again / "reference" / f"{SLUG}.ipynb").write_text("not a notebook")
+    (again / "blank").mkdir()
+    nbformat.write(submission(SLUG), again / "blank" / f"{SLUG}.ipynb")
+
+    assert cli.main(["grade", str(again), "--course", str(course)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^blank\s+02_numpy_lstm\s+0/\d+\s+kept\s+already graded", out, re.M)
+    assert re.search(r"^reference\s+02_numpy_lstm\s+(\d+)/\1\s+corrupt\s+.*earlier grade is kept", out, re.M)
+    full = results["reference"].max_score
+
+    assert cli.main(["grade", str(again), "--course", str(course), "--force"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"^blank\s+02_numpy_lstm\s+{full:g}/{full:g}\s+graded", out, re.M)
+
+
+def test_a_submissions_folder_without_students_is_refused(tmp_path, capsys):
+    assert cli.main(["grade", str(tmp_path), "--course", str(tmp_path / "c")]) == 1
+    assert "holds no student folders" in capsys.readouterr().err
+    assert cli.main(["grade", str(tmp_path / "nope"), "--course", str(tmp_path / "c")]) == 1
+    assert "is not a folder of student folders" in capsys.readouterr().err

@@ -1,0 +1,40 @@
+"""The repository's own promises: pinned versions, matching dependency lists, no data."""
+import re
+import subprocess
+import tomllib
+
+import yaml
+
+
+def _norm(req: str) -> str:
+    return re.sub(r"\s+", "", req).lower().replace("_", "-")
+
+
+def test_environment_yml_lists_the_pyproject_dependencies(root):
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
+    env = yaml.safe_load((root / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert sorted(map(_norm, pip)) == sorted(map(_norm, wanted))
+
+
+def test_constraints_pin_the_tested_versions(root):
+    pins = {}
+    for line in (root / "constraints.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.strip().lower()] = version.strip()
+    assert pins["torch"] == "2.13.0"
+    assert pins["nbgrader"] == "0.9.6"
+    assert pins["fastnlp"] == "1.0.1"
+    assert pins["jupyter-book"].startswith("1.0.")
+    assert int(pins["setuptools"].split(".")[0]) < 81  # fastNLP imports pkg_resources
+
+
+def test_no_corpus_data_is_tracked(root):
+    files = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True,
+                           check=True).stdout.split("\n")
+    assert not [f for f in files if f.startswith(("data/raw", "data/prepared"))]
+    assert not [f for f in files if f.endswith(".json") and f != "data/manifest.json"]
+    big = [f for f in files if f and (root / f).stat().st_size > 2_000_000]
+    assert not big, f"files over 2 MB are tracked: {big}"
