@@ -35,6 +35,7 @@ def graded(tmp_path_factory):
         hand_in(student, submission(SLUG, m02.bug_submission(bug)))
     hand_in("loops", submission(SLUG, m02.LOOPS))
     hand_in("per_gate", submission(SLUG, m02.PER_GATE))
+    hand_in("numpy_warns", submission(SLUG, m02.WARNS))
     hand_in("renamed", submission(SLUG), name=f"{SLUG} (1).ipynb")
     hand_in("crash", submission(SLUG, {"lstm_forward": "import os\nos._exit(1)"}))
     (subs / "corrupt").mkdir()
@@ -76,7 +77,7 @@ def test_only_hidden_tests_catch_the_overflowing_softmax(graded):
     assert r.failed == ["test_temporal_softmax_loss"]
 
 
-@pytest.mark.parametrize("student", ["loops", "per_gate"])
+@pytest.mark.parametrize("student", ["loops", "per_gate", "numpy_warns"])
 def test_correct_solutions_in_another_style_keep_full_marks(graded, student):
     r = graded[0][student]
     assert r.status == "graded" and r.failed == [] and r.score == r.max_score
