@@ -198,14 +198,16 @@ def build_chapters(only: list[str] | None = None, run: bool = True) -> list[Path
     return built
 
 
-def build_book(root: Path | None = None) -> Path:
-    """Build the HTML book from ``chapters/`` (nothing is executed); returns index.html."""
+def build_book(root: Path | None = None, out: Path | None = None) -> Path:
+    """Build the HTML book from ``chapters/`` (nothing is executed) into
+    ``<out or root>/_build/html``; returns its index.html."""
     root = root or repo_root()
+    out = out or root
     bindir = str(Path(sys.executable).parent)
-    cmd = [str(Path(bindir, "jupyter-book")), "build", str(root), "--warningiserror",
-           "--keep-going"]
+    cmd = [str(Path(bindir, "jupyter-book")), "build", str(root), "--path-output", str(out),
+           "--warningiserror", "--keep-going"]
     proc = subprocess.run(cmd, cwd=root)
-    index = root / "_build" / "html" / "index.html"
+    index = out / "_build" / "html" / "index.html"
     if proc.returncode != 0 or not index.is_file():
         raise BuildError("jupyter-book build failed; see the messages above")
     return index

@@ -248,9 +248,7 @@ def _grade_one(course: Course, sdir: Path, slug: str, ids: set[str], force: bool
         res.note = "; ".join(filter(None, [note, f"autograding failed: {_reason(out)}"]))
         return res
     rc, out = course.nbgrader("generate_feedback", slug, f"--student={student}", "--force", timeout=timeout)
-    if rc == 0 and course.feedback_file(student, slug).is_file():
-        res.feedback = course.feedback_file(student, slug)
-    else:
+    if rc != 0 or not course.feedback_file(student, slug).is_file():
         res.note = "; ".join(filter(None, [res.note, f"no feedback: {_reason(out)}"]))
     res.status = "graded"
     log(f"[{slug}] {student} done in {time.perf_counter() - start:.0f} s")

@@ -35,9 +35,10 @@ def submission(slug: str, replace: dict[str, str] | None = None,
     """The student notebook with every exercise filled with the reference solution
     (``reference``), then the cells in ``replace`` (grade_id -> code) swapped in."""
     nb = copy.deepcopy(chapter(slug))
-    code = reference_cells(slug) if reference else {}
+    solutions = reference_cells(slug)
+    code = dict(solutions) if reference else {}
     code.update(replace or {})
-    unknown = set(replace or {}) - set(reference_cells(slug))
+    unknown = set(replace or {}) - set(solutions)
     if unknown:
         raise KeyError(f"{slug} has no solution cells {sorted(unknown)}")
     for cell in nb.cells:

@@ -3,8 +3,6 @@ solution line or hidden test reaches the student notebooks or the built book."""
 import html
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -111,12 +109,7 @@ def test_a_malformed_source_names_the_file_and_cell(tmp_path):
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    jb = Path(sys.executable).parent / "jupyter-book"
-    proc = subprocess.run([str(jb), "build", str(ROOT), "--path-output", str(out),
-                           "--warningiserror"], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out / "_build" / "html"
+    return build.build_book(ROOT, tmp_path_factory.mktemp("book")).parent
 
 
 def _visible_text(path: Path) -> str:
