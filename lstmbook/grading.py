@@ -41,6 +41,7 @@ class Result:
     note: str = ""
     failed: list[str] = field(default_factory=list)
     manual: bool = False
+    pending: float = 0.0  # points of written answers that wait for the instructor
     feedback: Path | None = None
 
     def row(self) -> dict:
@@ -51,6 +52,7 @@ class Result:
             "max_score": "" if self.max_score is None else f"{self.max_score:g}",
             "status": self.status,
             "needs_manual_grading": "yes" if self.manual else "no",
+            "manual_points_pending": f"{self.pending:g}" if self.pending else "",
             "failed_tests": " ".join(self.failed),
             "note": self.note,
         }
@@ -172,12 +174,15 @@ class Course:
                 sub = gb.find_submission(slug, student)
             except MissingEntry:
                 return None
-            failed = []
+            failed, pending = [], 0.0
             for nb in sub.notebooks:
                 for g in nb.grades:
-                    if g.auto_score is not None and g.auto_score < g.max_score:
+                    if g.cell_type == "markdown":  # a written answer, graded by hand
+                        if g.needs_manual_grade:
+                            pending += g.max_score
+                    elif g.auto_score is not None and g.auto_score < g.max_score:
                         failed.append(g.name)
-            return {"score": sub.score, "max_score": sub.max_score,
+            return {"score": sub.score, "max_score": sub.max_score, "pending": pending,
                     "manual": bool(sub.needs_manual_grade), "failed": sorted(failed)}
 
 
@@ -259,6 +264,7 @@ def _fill(course: Course, res: Result) -> Result:
     s = course.scores(res.student, res.assignment)
     if s:
         res.score, res.max_score, res.manual, res.failed = s["score"], s["max_score"], s["manual"], s["failed"]
+        res.pending = s["pending"]
         fb = course.feedback_file(res.student, res.assignment)
         res.feedback = fb if fb.is_file() else None
     return res
@@ -295,7 +301,8 @@ def summary_table(results: list[Result]) -> str:
         if r.failed:
             notes.append("failed: " + ", ".join(r.failed))
         if r.manual:
-            notes.append("written answers wait for manual grading (nbgrader formgrader)")
+            what = f"{r.pending:g} points of written answers" if r.pending else "written answers"
+            notes.append(f"{what} wait for manual grading (nbgrader formgrader)")
         rows.append((r.student, r.assignment, score, r.status, "; ".join(notes)))
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     widths[-1] = 0

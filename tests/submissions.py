@@ -18,12 +18,13 @@ def chapter(slug: str) -> nbformat.NotebookNode:
 
 
 def reference_cells(slug: str) -> dict[str, str]:
-    """grade_id -> the reference solution cell's code, solution markers removed."""
+    """grade_id -> the reference solution cell's source (code, or a written answer), solution
+    markers removed."""
     nb = build.source_notebook(ROOT / "solutions" / f"{slug}.md")
     cells = {}
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
+        if meta.get("solution"):  # exercises, and written answers (markdown)
             lines = [ln for ln in cell.source.splitlines()
                      if "### BEGIN SOLUTION" not in ln and "### END SOLUTION" not in ln]
             cells[meta["grade_id"]] = "\n".join(lines)

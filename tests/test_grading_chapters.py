@@ -1,0 +1,128 @@
+"""The autograder on chapters 1 and 3: the reference scores full marks (written answers left
+for the instructor), the blank notebook zero, every planted bug loses points in the test
+that names it, and correct answers in another style keep full marks. One grading run."""
+import re
+
+import nbformat
+import pytest
+
+import mutants_01
+import mutants_03
+from lstmbook import grading
+from submissions import chapter, submission
+
+CHAPTERS = {m.SLUG: m for m in (mutants_01, mutants_03)}
+
+
+def _bugs(m) -> dict:
+    """bug name -> the test it must fail (planted text replacements and whole-cell bugs)."""
+    out = {name: spec[3] for name, spec in m.BUGS.items()}
+    out.update({name: spec[1] for name, spec in getattr(m, "EXTRA_BUGS", {}).items()})
+    return out
+
+
+def _name(text: str) -> str:
+    return re.sub(r"\W+", "_", text).strip("_")
+
+
+def _students():
+    """student -> (slug, what they hand in: 'reference' | 'blank' | ('bug', name) | ('good', name))"""
+    out = {}
+    for slug, m in CHAPTERS.items():
+        p = slug[:2]
+        out[f"{p}_reference"] = (slug, "reference")
+        out[f"{p}_blank"] = (slug, "blank")
+        for bug in _bugs(m):
+            out[f"{p}_bug_{_name(bug)}"] = (slug, ("bug", bug))
+        for good in m.GOOD:
+            out[f"{p}_good_{_name(good)}"] = (slug, ("good", good))
+    return out
+
+
+STUDENTS = _students()
+
+
+def _graded_tests(slug):
+    return {c.metadata["nbgrader"]["grade_id"] for c in chapter(slug).cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}
+
+
+def _manual_points(slug):
+    return sum(c.metadata["nbgrader"]["points"] for c in chapter(slug).cells
+               if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "markdown")
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    subs = tmp_path_factory.mktemp("submissions")
+    course = tmp_path_factory.mktemp("course")
+    for student, (slug, what) in STUDENTS.items():
+        m = CHAPTERS[slug]
+        if what == "reference":
+            nb = submission(slug)
+        elif what == "blank":
+            nb = chapter(slug)
+        elif what[0] == "bug":
+            nb = submission(slug, m.bug_submission(what[1]))
+        else:
+            nb = submission(slug, m.GOOD[what[1]])
+        (subs / student).mkdir()
+        nbformat.write(nb, subs / student / f"{slug}.ipynb")
+    messages = []
+    results = grading.grade(subs, course, log=messages.append)
+    by_student = {(r.student, r.assignment): r for r in results}
+    return by_student, "\n".join(messages)
+
+
+def _result(graded, student):
+    return graded[0][(student, STUDENTS[student][0])]
+
+
+@pytest.mark.parametrize("slug", sorted(CHAPTERS))
+def test_reference_scores_every_autograded_point(graded, slug):
+    r = _result(graded, f"{slug[:2]}_reference")
+    manual = _manual_points(slug)
+    assert r.status == "graded" and r.failed == []
+    assert r.score == r.max_score - manual and r.score > 10
+    assert r.pending == manual and r.manual == bool(manual)
+
+
+def test_written_answers_are_left_for_the_instructor_and_the_summary_says_so(graded):
+    r = _result(graded, "01_reference")
+    assert r.pending == 5 and r.manual
+    assert re.search(r"^01_reference\s+01_gradients\s+\d+/\d+\s+graded\s+5 points of written answers wait "
+                     r"for manual grading", graded[1], re.M)
+    assert r.row()["manual_points_pending"] == "5"
+
+
+@pytest.mark.parametrize("slug", sorted(CHAPTERS))
+def test_blank_notebook_scores_zero(graded, slug):
+    r = _result(graded, f"{slug[:2]}_blank")
+    assert r.status == "graded" and r.score == 0 and r.pending == 0
+    assert set(r.failed) == _graded_tests(slug)
+
+
+BUGS = [s for s, (_, what) in STUDENTS.items() if isinstance(what, tuple) and what[0] == "bug"]
+GOOD = [s for s, (_, what) in STUDENTS.items() if isinstance(what, tuple) and what[0] == "good"]
+
+
+@pytest.mark.parametrize("student", BUGS)
+def test_a_planted_bug_loses_points_in_the_test_that_names_it(graded, student):
+    slug, (_, bug) = STUDENTS[student]
+    r = _result(graded, student)
+    assert r.status == "graded"
+    assert r.score < r.max_score - _manual_points(slug)
+    assert _bugs(CHAPTERS[slug])[bug] in r.failed
+
+
+@pytest.mark.parametrize("student", GOOD)
+def test_a_correct_answer_in_another_style_keeps_full_marks(graded, student):
+    slug, _ = STUDENTS[student]
+    r = _result(graded, student)
+    assert r.status == "graded" and r.failed == []
+    assert r.score == r.max_score - _manual_points(slug)
+
+
+def test_every_chapter_has_at_least_four_planted_bugs():
+    for slug, m in CHAPTERS.items():
+        assert len(_bugs(m)) >= 4, slug
