@@ -5,6 +5,7 @@
 #   make data    fetch, verify and prepare the poetry corpus
 #   make chapters  regenerate chapters/ from solutions/ (reference run, `book` profile)
 #   make grade SUBMISSIONS=DIR [COURSE=DIR] [FORCE=1]   autograde student notebooks
+#   make bench   chapter 4's speed ladder and the NumPy LSTM, ratios measured in one run
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -18,7 +19,7 @@ export MPLBACKEND := Agg
 STAMP := $(VENV)/.installed
 LSTMBOOK := $(BIN)/lstmbook
 
-.PHONY: setup data chapters book test grade clean
+.PHONY: setup data chapters book test grade bench clean
 
 setup: $(STAMP)
 
@@ -44,6 +45,9 @@ test: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [COURSE=DIR] [FORCE=1]"; exit 2; }
 	$(LSTMBOOK) grade "$(SUBMISSIONS)" $(if $(COURSE),--course "$(COURSE)") $(if $(FORCE),--force)
+
+bench: $(STAMP)
+	$(LSTMBOOK) bench $(BENCH_ARGS)
 
 clean:
 	rm -rf _build

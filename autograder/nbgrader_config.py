@@ -14,6 +14,7 @@ c.Execute.timeout = 300
 c.Execute.interrupt_on_timeout = True
 
 # nbgrader gives zero to a test cell that wrote anything to stderr. A warning printed by
-# NumPy, PyTorch or fastNLP is not a failure: drop stderr outputs that are warnings.
+# NumPy, PyTorch or fastNLP is not a failure, nor is the line the PyTorch profiler logs
+# when it starts or stops: drop stderr outputs of those kinds.
 c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = r"(?m)^(\S.*:\d+: )?\w*Warning: "
+c.IgnorePattern.pattern = r"(?m)^((\S.*:\d+: )?\w*Warning: |USDT:.*ActivityProfiler.*profiler_(start|stop))"

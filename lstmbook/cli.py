@@ -1,4 +1,4 @@
-"""The ``lstmbook`` command line: data, chapters, book, grade."""
+"""The ``lstmbook`` command line: data, chapters, book, grade, bench."""
 from __future__ import annotations
 
 import argparse
@@ -36,6 +36,12 @@ def _grade(args) -> None:
                   timeout=args.timeout)
 
 
+def _bench(args) -> None:
+    from . import bench
+
+    bench.main(quick=args.quick, compile_rung=not args.no_compile)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lstmbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -59,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="grade again students already graded")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per student and chapter")
     p.set_defaults(func=_grade)
+
+    p = sub.add_parser("bench", help="chapter 4's speed ladder and the NumPy LSTM, as ratios measured in one run")
+    p.add_argument("--quick", action="store_true", help="tiny sizes, one short round (a smoke test)")
+    p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile rung")
+    p.set_defaults(func=_bench)
 
     args = parser.parse_args(argv)
     from .build import BuildError

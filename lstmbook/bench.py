@@ -1,0 +1,159 @@
+"""``make bench``: the speed ladder of chapter 4 and the NumPy LSTM of chapter 2, measured side
+by side in one run and printed as ratios.
+
+The code measured is the chapters' own reference code: the function and class definitions
+of ``solutions/04_speed.md`` and ``solutions/02_numpy_lstm.md`` are loaded from the sources
+(imports, ``def`` and ``class`` statements only; nothing else in the chapter runs), so the
+benchmark can never drift from what the book teaches.
+"""
+from __future__ import annotations
+
+import ast
+import platform
+
+import numpy as np
+import torch
+
+from . import build
+from .timing import matmul_calls, ratio_table, time_calls
+
+SIZES = {"full": dict(N=64, T=32, D=256, H=512), "quick": dict(N=4, T=5, D=8, H=16)}
+
+
+def load_definitions(slug: str) -> dict:
+    """The namespace made by the imports and the top-level ``def``/``class`` statements of
+    every code cell of ``solutions/<slug>.md``."""
+    nb = build.source_notebook(build.repo_root() / "solutions" / f"{slug}.md")
+    keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
+    ns: dict = {"__name__": f"lstmbook_bench_{slug}"}
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tree = ast.parse(cell.source)
+        body = [node for node in tree.body if isinstance(node, keep)]
+        if body:
+            exec(compile(ast.Module(body=body, type_ignores=[]), f"solutions/{slug}.md", "exec"), ns)
+    return ns
+
+
+def _weights(lstm):
+    Wx = lstm.weight_ih_l0.detach().T.contiguous().requires_grad_()
+    Wh = lstm.weight_hh_l0.detach().T.contiguous().requires_grad_()
+    b = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().requires_grad_()
+    return Wx, Wh, b
+
+
+def ladder(device: torch.device, size: dict, min_run_time: float, rounds: int, compile_rung: bool):
+    """Forward + backward in float32 of every rung and of nn.LSTM, in one run."""
+    ch4 = load_definitions("04_speed")
+    N, T, D, H = size["N"], size["T"], size["D"], size["H"]
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(D, H).to(device)
+    x = torch.randn(T, N, D, device=device)
+    h0 = torch.zeros(N, H, device=device)
+    c0 = torch.zeros(N, H, device=device)
+    Wx, Wh, b = _weights(lstm)
+    rungs = {"per-gate matmuls": ch4["lstm_per_gate"], "fused gates": ch4["lstm_fused"],
+             "hoisted projection": ch4["lstm_fast"]}
+    if compile_rung:
+        rungs["hoisted + torch.compile"] = torch.compile(ch4["lstm_fast"])
+    rungs["hand-written backward"] = ch4["lstm_handwritten"]
+
+    def step(fn):
+        def run():
+            out, _, _ = fn(x, h0, c0, Wx, Wh, b)
+            out.sum().backward()
+        return run
+
+    def run_lstm():
+        out, _ = lstm(x, (h0[None], c0[None]))
+        out.sum().backward()
+
+    fns = {name: step(fn) for name, fn in rungs.items()}
+    fns["nn.LSTM"] = run_lstm
+    notes = {name: f"{len(matmul_calls(fn, x, h0, c0, Wx, Wh, b))} matmuls forward"
+             for name, fn in rungs.items() if "compile" not in name}
+    return time_calls(fns, min_run_time=min_run_time, rounds=rounds), notes
+
+
+def numpy_vs_torch(size: dict, min_run_time: float, rounds: int):
+    """Chapter 2's NumPy LSTM (forward + backward) against PyTorch in float64, with the same
+    weights and the same upstream gradient."""
+    ch2 = load_definitions("02_numpy_lstm")
+    ch4 = load_definitions("04_speed")
+    N, T, D, H = size["N"], size["T"], size["D"], size["H"]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(N, T, D))
+    h0 = rng.normal(size=(N, H))
+    Wx = rng.normal(size=(D, 4 * H)) / np.sqrt(D)
+    Wh = rng.normal(size=(H, 4 * H)) / np.sqrt(H)
+    b = rng.normal(size=4 * H) * 0.1
+    dh = rng.normal(size=(N, T, H))
+
+    def run_numpy():
+        _, cache = ch2["lstm_forward"](x, h0, Wx, Wh, b)
+        ch2["lstm_backward"](dh, cache)
+
+    lstm = torch.nn.LSTM(D, H, dtype=torch.float64)
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(torch.from_numpy(Wx.T))
+        lstm.weight_hh_l0.copy_(torch.from_numpy(Wh.T))
+        lstm.bias_ih_l0.copy_(torch.from_numpy(b))
+        lstm.bias_hh_l0.zero_()
+    tx = torch.from_numpy(x.transpose(1, 0, 2).copy()).requires_grad_()
+    th0 = torch.from_numpy(h0).requires_grad_()
+    tc0 = torch.zeros(N, H, dtype=torch.float64)
+    tdh = torch.from_numpy(dh.transpose(1, 0, 2).copy())
+    tWx, tWh, tb = _weights(lstm)
+
+    def run_torch_lstm():
+        out, _ = lstm(tx, (th0[None], tc0[None]))
+        out.backward(tdh)
+
+    def run_torch_autograd():
+        out, _, _ = ch4["lstm_fast"](tx, th0, tc0, tWx, tWh, tb)
+        out.backward(tdh)
+
+    # the three compute the same thing: check before timing
+    _, cache = ch2["lstm_forward"](x, h0, Wx, Wh, b)
+    np_grads = ch2["lstm_backward"](dh, cache)
+    for p in (tx, th0, tWh):
+        p.grad = None
+    run_torch_autograd()
+    if not np.allclose(np_grads[3], tWh.grad.numpy(), rtol=1e-6, atol=1e-8):
+        raise AssertionError("the NumPy LSTM and PyTorch disagree on dWh; the comparison would be meaningless")
+    fns = {"NumPy (chapter 2)": run_numpy, "torch autograd, from scratch": run_torch_autograd,
+           "torch nn.LSTM": run_torch_lstm}
+    return time_calls(fns, min_run_time=min_run_time, rounds=rounds)
+
+
+def main(quick: bool = False, compile_rung: bool = True, log=print) -> dict:
+    """Run every benchmark and print the tables; returns the timings."""
+    size = SIZES["quick" if quick else "full"]
+    min_time, rounds = (0.02, 1) if quick else (1.0, 3)
+    head = f"N={size['N']} T={size['T']} D={size['D']} H={size['H']}, forward + backward"
+    log(f"torch {torch.__version__}, numpy {np.__version__}, {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} CPU threads")
+    results = {}
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    for device in devices:
+        name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
+        timings, notes = ladder(device, size, min_time, rounds, compile_rung)
+        results[f"ladder/{device.type}"] = timings
+        log("")
+        log(ratio_table(timings, "nn.LSTM", extra=notes, title=f"Speed ladder on {name}, float32, {head}"))
+    if not torch.cuda.is_available():
+        log("\n(no CUDA device: the GPU ladder is skipped)")
+    timings = numpy_vs_torch(size, min_time, rounds)
+    results["numpy"] = timings
+    log("")
+    log(ratio_table(timings, "torch nn.LSTM", title=f"NumPy LSTM against PyTorch, float64 on the CPU, {head}"))
+    cpu = results["ladder/cpu"]
+    best = min((t for name, t in cpu.items() if name != "nn.LSTM"), key=lambda t: t.median)
+    fast = best.median / cpu["nn.LSTM"].median
+    np_ratio = timings["NumPy (chapter 2)"].median / timings["torch nn.LSTM"].median
+    np_auto = timings["NumPy (chapter 2)"].median / timings["torch autograd, from scratch"].median
+    log("")
+    log(f"fastest from-scratch LSTM ({best.name}) / nn.LSTM (float32, CPU): {fast:.2f}x")
+    log(f"NumPy LSTM / nn.LSTM (float64): {np_ratio:.2f}x; NumPy LSTM / from-scratch autograd (float64): {np_auto:.2f}x")
+    return results

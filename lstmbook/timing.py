@@ -1,0 +1,96 @@
+"""Measuring speed honestly: timings with ``torch.utils.benchmark`` (warm-up, threads and CUDA
+synchronisation handled), reported as ratios to a baseline measured in the same run, and a
+clock-free count of the matrix multiplications a function issues."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+
+import torch
+import torch.utils.benchmark as benchmark
+from torch.utils._python_dispatch import TorchDispatchMode
+
+MATMUL_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "mv", "addmv", "dot", "linear", "_mkldnn_rnn_layer",
+              "mkldnn_rnn_layer"}
+
+
+@dataclass
+class Timing:
+    name: str
+    median: float  # seconds per call
+    iqr: float
+    runs: int
+
+
+def time_calls(fns: dict, min_run_time: float = 1.0, rounds: int = 1,
+               num_threads: int | None = None) -> dict[str, Timing]:
+    """Time every callable of ``fns`` (name -> function without arguments) with
+    ``torch.utils.benchmark``. With ``rounds`` > 1 the candidates are measured in turn, again
+    and again, and each keeps its fastest round, so a slow moment of the machine hurts all of
+    them alike."""
+    threads = num_threads or torch.get_num_threads()
+    best: dict[str, Timing] = {}
+    for fn in fns.values():  # warm-up (first-call allocations, lazy initialisation, compilation)
+        fn()
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            m = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(
+                min_run_time=min_run_time)
+            t = Timing(name, m.median, m.iqr, len(m.times))
+            if name not in best or t.median < best[name].median:
+                best[name] = t
+    return best
+
+
+def ratio_table(timings: dict[str, Timing], baseline: str, title: str = "", extra: dict | None = None) -> str:
+    """A plain-text table: time per call and the ratio to ``baseline``; ``extra`` adds one column
+    of per-row notes (name -> text)."""
+    base = timings[baseline].median
+    rows = [(name, f"{t.median * 1e3:.2f}", f"{t.median / base:.2f}x", (extra or {}).get(name, ""))
+            for name, t in timings.items()]
+    head = ("", "ms per call", f"vs {baseline}", "")
+    widths = [max(len(r[k]) for r in rows + [head]) for k in range(4)]
+    fmt = lambda r: "  ".join([r[0].ljust(widths[0]), r[1].rjust(widths[1]), r[2].rjust(widths[2]), r[3]]).rstrip()
+    lines = ([title] if title else []) + [fmt(head)] + [fmt(r) for r in rows]
+    return "\n".join(lines)
+
+
+class _Recorder(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = func.overloadpacket.__name__
+        if name in MATMUL_OPS:
+            shapes = [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)]
+            self.calls.append((name, shapes, [a.dtype for a in args if isinstance(a, torch.Tensor)]))
+        return out
+
+
+def matmul_calls(fn, *args, **kwargs) -> list[tuple[str, list, list]]:
+    """Run ``fn(*args, **kwargs)`` and return the matrix multiplications it issued, as
+    (aten op name, argument shapes, argument dtypes), in order. No clock is involved."""
+    rec = _Recorder()
+    with rec:
+        fn(*args, **kwargs)
+    return rec.calls
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence what C++ libraries write straight to file descriptor 2 (the profiler logs a
+    line when it starts and stops), for the duration of the block. Python exceptions still
+    propagate."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
