@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import build
-from .timing import matmul_calls, ratio_table, time_calls
+from .timing import ratio_table, time_calls
 
 SIZES = {"full": dict(N=64, T=32, D=256, H=512), "quick": dict(N=4, T=5, D=8, H=16)}
 
@@ -36,44 +36,9 @@ def load_definitions(slug: str) -> dict:
     return ns
 
 
-def _weights(lstm):
-    Wx = lstm.weight_ih_l0.detach().T.contiguous().requires_grad_()
-    Wh = lstm.weight_hh_l0.detach().T.contiguous().requires_grad_()
-    b = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().requires_grad_()
-    return Wx, Wh, b
-
-
 def ladder(device: torch.device, size: dict, min_run_time: float, rounds: int, compile_rung: bool):
-    """Forward + backward in float32 of every rung and of nn.LSTM, in one run."""
-    ch4 = load_definitions("04_speed")
-    N, T, D, H = size["N"], size["T"], size["D"], size["H"]
-    torch.manual_seed(0)
-    lstm = torch.nn.LSTM(D, H).to(device)
-    x = torch.randn(T, N, D, device=device)
-    h0 = torch.zeros(N, H, device=device)
-    c0 = torch.zeros(N, H, device=device)
-    Wx, Wh, b = _weights(lstm)
-    rungs = {"per-gate matmuls": ch4["lstm_per_gate"], "fused gates": ch4["lstm_fused"],
-             "hoisted projection": ch4["lstm_fast"]}
-    if compile_rung:
-        rungs["hoisted + torch.compile"] = torch.compile(ch4["lstm_fast"])
-    rungs["hand-written backward"] = ch4["lstm_handwritten"]
-
-    def step(fn):
-        def run():
-            out, _, _ = fn(x, h0, c0, Wx, Wh, b)
-            out.sum().backward()
-        return run
-
-    def run_lstm():
-        out, _ = lstm(x, (h0[None], c0[None]))
-        out.sum().backward()
-
-    fns = {name: step(fn) for name, fn in rungs.items()}
-    fns["nn.LSTM"] = run_lstm
-    notes = {name: f"{len(matmul_calls(fn, x, h0, c0, Wx, Wh, b))} matmuls forward"
-             for name, fn in rungs.items() if "compile" not in name}
-    return time_calls(fns, min_run_time=min_run_time, rounds=rounds), notes
+    """Chapter 4's own ladder: forward + backward in float32 of every rung and of nn.LSTM."""
+    return load_definitions("04_speed")["ladder"](device, size, compile_rung, min_run_time, rounds)
 
 
 def numpy_vs_torch(size: dict, min_run_time: float, rounds: int):
@@ -104,7 +69,9 @@ def numpy_vs_torch(size: dict, min_run_time: float, rounds: int):
     th0 = torch.from_numpy(h0).requires_grad_()
     tc0 = torch.zeros(N, H, dtype=torch.float64)
     tdh = torch.from_numpy(dh.transpose(1, 0, 2).copy())
-    tWx, tWh, tb = _weights(lstm)
+    tWx = lstm.weight_ih_l0.detach().T.contiguous().requires_grad_()
+    tWh = lstm.weight_hh_l0.detach().T.contiguous().requires_grad_()
+    tb = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().requires_grad_()
 
     def run_torch_lstm():
         out, _ = lstm(tx, (th0[None], tc0[None]))

@@ -378,12 +378,13 @@ class Checker:
     def check(self, latex: str, display: bool = True) -> None:
         """Check every equation of ``latex`` (separated by ``\\\\``), then show them with
         the largest relative error; raises FormulaError at the first that fails."""
-        results = [check_equation(lhs, rhs, self.env, self.tol) for lhs, rhs in _split(latex)]
+        equations = _split(latex)
+        results = [check_equation(lhs, rhs, self.env, self.tol) for lhs, rhs in equations]
         self.checked += results
         if display:
             from IPython.display import Math, display as show
 
-            lines = [f"{lhs} &= {rhs}" for lhs, rhs in _split(latex)]
+            lines = [f"{lhs} &= {rhs}" for lhs, rhs in equations]
             show(Math("\\begin{aligned}" + " \\\\ ".join(lines) + "\\end{aligned}"))
             worst = max(r.error for r in results)
             timed = [r for r in results if r.steps != [None]]

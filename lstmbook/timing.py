@@ -12,8 +12,7 @@ import torch
 import torch.utils.benchmark as benchmark
 from torch.utils._python_dispatch import TorchDispatchMode
 
-MATMUL_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "mv", "addmv", "dot", "linear", "_mkldnn_rnn_layer",
-              "mkldnn_rnn_layer"}
+MATMUL_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "mv", "addmv", "dot", "linear"}
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Chapter 1 submissions for the autograder tests: the usual slips in hand-derived LSTM
 gradients, each of which must lose points in the test that names it."""
-from submissions import with_function
+from submissions import planted
 
 SLUG = "01_gradients"
 
@@ -58,8 +58,7 @@ BUGS = {
 
 
 def bug_submission(name: str) -> dict[str, str]:
-    grade_id, old, new, _ = BUGS[name]
-    return {grade_id: with_function(SLUG, grade_id, old, new)}
+    return planted(SLUG, BUGS[name])
 
 
 # Correct answers written differently from the reference: they keep full marks.

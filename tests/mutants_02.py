@@ -1,6 +1,6 @@
 """Chapter 2 submissions for the autograder tests: realistic bugs that must lose points, and
 correct solutions written differently from the reference that must keep full marks."""
-from submissions import with_function
+from submissions import planted, with_function
 
 SLUG = "02_numpy_lstm"
 
@@ -79,8 +79,7 @@ BUGS = {
 
 
 def bug_submission(name: str) -> dict[str, str]:
-    grade_id, old, new, _ = BUGS[name]
-    return {grade_id: with_function(SLUG, grade_id, old, new)}
+    return planted(SLUG, BUGS[name])
 
 
 # Correct, written with explicit loops instead of vectorised code.

@@ -1,6 +1,6 @@
 """Chapter 3 submissions for the autograder tests: the mistakes of a first PyTorch LSTM, each
 of which must lose points in the test that names it."""
-from submissions import with_function
+from submissions import planted
 
 SLUG = "03_torch_lstm"
 
@@ -69,11 +69,10 @@ _RETAIN = ("loss.backward()", "loss.backward(retain_graph=True)")
 
 
 def bug_submission(name: str) -> dict[str, str]:
-    grade_id, old, new, _ = BUGS[name]
-    code = with_function(SLUG, grade_id, old, new)
+    cells = planted(SLUG, BUGS[name])
     if "retain_graph" in name:
-        code = code.replace(*_RETAIN)
-    return {grade_id: code}
+        cells = {gid: code.replace(*_RETAIN) for gid, code in cells.items()}
+    return cells
 
 
 # Correct answers written differently from the reference: they keep full marks.

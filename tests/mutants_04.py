@@ -1,5 +1,5 @@
 """Chapter 4 submissions for the autograder tests: "fast" LSTMs that are not, or not right."""
-from submissions import with_function
+from submissions import planted
 
 SLUG = "04_speed"
 
@@ -53,8 +53,7 @@ EXTRA_BUGS = {"a fast LSTM that still issues one matmul per gate": ({"lstm_fast"
 def bug_submission(name: str) -> dict[str, str]:
     if name in EXTRA_BUGS:
         return EXTRA_BUGS[name][0]
-    grade_id, old, new, _ = BUGS[name]
-    return {grade_id: with_function(SLUG, grade_id, old, new)}
+    return planted(SLUG, BUGS[name])
 
 
 GOOD = {

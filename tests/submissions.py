@@ -56,3 +56,9 @@ def with_function(slug: str, grade_id: str, old: str, new: str) -> str:
     if src.count(old) != 1:
         raise AssertionError(f"{grade_id}: {old!r} occurs {src.count(old)} times in the reference")
     return src.replace(old, new)
+
+
+def planted(slug: str, spec: tuple) -> dict[str, str]:
+    """The replacement cells of one planted bug ``(grade_id, old text, new text, test)``."""
+    grade_id, old, new, _ = spec
+    return {grade_id: with_function(slug, grade_id, old, new)}

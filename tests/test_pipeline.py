@@ -1,7 +1,6 @@
 """The one-source pipeline's invariants: chapters/ is what solutions/ generates, and no
 solution line or hidden test reaches the student notebooks or the built book."""
 import html
-import json
 import re
 from pathlib import Path
 
