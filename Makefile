@@ -6,6 +6,7 @@
 #   make chapters  regenerate chapters/ from solutions/ (reference run, `book` profile)
 #   make grade SUBMISSIONS=DIR [COURSE=DIR] [FORCE=1]   autograde student notebooks
 #   make bench   chapter 4's speed ladder and the NumPy LSTM, ratios measured in one run
+#   make bench-lm [PROFILE=full]   train chapter 8's poetry model, dev perplexity per epoch
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,7 +20,7 @@ export MPLBACKEND := Agg
 STAMP := $(VENV)/.installed
 LSTMBOOK := $(BIN)/lstmbook
 
-.PHONY: setup data chapters book test grade bench clean
+.PHONY: setup data chapters book test grade bench bench-lm clean
 
 setup: $(STAMP)
 
@@ -48,6 +49,9 @@ grade: $(STAMP)
 
 bench: $(STAMP)
 	$(LSTMBOOK) bench $(BENCH_ARGS)
+
+bench-lm: $(STAMP)
+	$(LSTMBOOK) bench-lm --profile $(or $(PROFILE),full)
 
 clean:
 	rm -rf _build

@@ -124,3 +124,31 @@ def main(quick: bool = False, compile_rung: bool = True, log=print) -> dict:
     log(f"fastest from-scratch LSTM ({best.name}) / nn.LSTM (float32, CPU): {fast:.2f}x")
     log(f"NumPy LSTM / nn.LSTM (float64): {np_ratio:.2f}x; NumPy LSTM / from-scratch autograd (float64): {np_auto:.2f}x")
     return results
+
+
+def lm(profile: str = "full", log=print) -> dict:
+    """``make bench-lm``: train chapter 8's poetry model in ``profile`` with the chapter's own
+    code, on the GPU when there is one, and print the dev perplexity after every epoch, the
+    tokens per second and the device."""
+    from . import config
+    from .device import describe, pick_device
+
+    if profile not in config.PROFILES:
+        raise ValueError(f"profile {profile!r} is not one of {config.PROFILES}")
+    from .data import import_fastnlp
+
+    import_fastnlp().logger.setLevel("ERROR")  # imported once, quietly; History reports every epoch
+    ch8 = load_definitions("08_poetry")
+    cfg = ch8["poetry_config"](profile)
+    train, dev, vocab = ch8["poetry_corpus"](cfg)
+    device = pick_device()
+    log(f"chapter 8, profile {profile}: {cfg}")
+    log(f"{len(train)} training poems, {len(dev)} dev poems, vocabulary {len(vocab)}; device {describe(device)}")
+    _, hist = ch8["train_lm"](cfg, ch8["lm_dataset"](train, vocab), ch8["lm_dataset"](dev, vocab), len(vocab), device)
+    log("")
+    log("epoch  train loss  dev perplexity  tokens/s")
+    for k, (loss, ppl, tps) in enumerate(zip(hist.train_loss, hist.dev_ppl, hist.tokens_per_s), start=1):
+        log(f"{k:5d}  {loss:10.3f}  {ppl:14.1f}  {tps:8,.0f}")
+    best = min(hist.dev_ppl)
+    log(f"best dev perplexity {best:.1f} (epoch {hist.dev_ppl.index(best) + 1}) on {describe(device)}")
+    return {"dev_ppl": hist.dev_ppl, "tokens_per_s": hist.tokens_per_s, "device": str(device)}

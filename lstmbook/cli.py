@@ -1,4 +1,4 @@
-"""The ``lstmbook`` command line: data, chapters, book, grade, bench."""
+"""The ``lstmbook`` command line: data, chapters, book, grade, bench, bench-lm."""
 from __future__ import annotations
 
 import argparse
@@ -42,6 +42,12 @@ def _bench(args) -> None:
     bench.main(quick=args.quick, compile_rung=not args.no_compile)
 
 
+def _bench_lm(args) -> None:
+    from . import bench
+
+    bench.lm(profile=args.profile)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lstmbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny sizes, one short round (a smoke test)")
     p.add_argument("--no-compile", action="store_true", help="leave out the torch.compile rung")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("bench-lm", help="train chapter 8's poetry model and print dev perplexity per epoch")
+    p.add_argument("--profile", choices=["quick", "book", "full"], default="full",
+                   help="full: the scale of the original assignment (for a GPU)")
+    p.set_defaults(func=_bench_lm)
 
     args = parser.parse_args(argv)
     from .build import BuildError

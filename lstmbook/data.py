@@ -258,3 +258,27 @@ def pad_batch(seqs: list[list[int]], pad_index: int = 0):
     for n, s in enumerate(seqs):
         out[n, : len(s)] = s
     return out
+
+
+def start_index(vocab, start: str, unknown: str = "error") -> int:
+    """The vocabulary index of the character a generated poem starts from.
+
+    ``unknown="error"`` (the default) stops on a character the model never saw, with a
+    message that names it and lists frequent characters that would work; ``unknown="unk"``
+    starts from ``<unk>`` instead (the model then writes as after a rare character).
+    """
+    if unknown not in ("error", "unk"):
+        raise ValueError(f"unknown={unknown!r}: use 'error' or 'unk'")
+    if len(start) != 1:
+        raise ValueError(f"start must be one character, got {start!r}")
+    if start in vocab and start not in (PAD, UNK, EOS):
+        return vocab.to_index(start)
+    if unknown == "unk":
+        return vocab.to_index(UNK)
+    frequent = [w for w, _ in vocab.word_count.most_common(40) if w not in (PAD, UNK, EOS) and len(w) == 1
+                and w not in "，。！？；：、"][:12]
+    raise ValueError(
+        f"the start character {start!r} is not in the vocabulary ({len(vocab)} entries), so the model has "
+        f"never seen it; pass unknown='unk' to start from <unk>, or start from a known character such as "
+        f"{' '.join(frequent)}"
+    )

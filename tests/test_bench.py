@@ -38,3 +38,12 @@ def test_ratio_table_reports_ratios_to_the_baseline():
     table = ratio_table(t, "a")
     assert re.search(r"^a\s+\d+\.\d+\s+1\.00x$", table, re.M)
     assert t["b"].median > t["a"].median
+
+
+def test_bench_lm_trains_chapter_8_and_reports_each_epoch():
+    lines = []
+    result = bench.lm(profile="quick", log=lines.append)
+    out = "\n".join(lines)
+    assert len(result["dev_ppl"]) == 2 and all(p > 1 for p in result["dev_ppl"])
+    assert re.search(r"^\s+1\s+\d+\.\d{3}\s+\d+\.\d\s+[\d,]+$", out, re.M)
+    assert re.search(r"^best dev perplexity \d+\.\d \(epoch \d\) on cpu", out, re.M)

@@ -166,3 +166,18 @@ def test_the_real_small_corpus_is_clean():
     assert all(10 <= len(p) <= 64 for p in poems)
     text = "".join(poems)
     assert "詩" not in text and "風" not in text  # traditional forms are gone
+
+
+def test_an_unknown_start_character_is_named_with_a_way_out():
+    vocab = data.build_vocab(["春眠不觉晓，处处闻啼鸟。", "春风又绿江南岸。"], min_count=1)
+    assert vocab.to_word(data.start_index(vocab, "春")) == "春"
+    with pytest.raises(ValueError) as err:
+        data.start_index(vocab, "龘")
+    message = str(err.value)
+    assert "'龘'" in message and "unknown='unk'" in message and "春" in message
+    assert data.start_index(vocab, "龘", unknown="unk") == vocab.to_index(data.UNK)
+    for bad in ("<eos>", "春风", ""):
+        with pytest.raises(ValueError):
+            data.start_index(vocab, bad)
+    with pytest.raises(ValueError, match="use 'error' or 'unk'"):
+        data.start_index(vocab, "春", unknown="skip")
