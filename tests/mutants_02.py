@@ -219,3 +219,6 @@ WARNS = {
         SLUG, "lstm_step_forward", "    next_h = o * tanh_c\n",
         "    next_h = o * tanh_c\n    assert 1 / (1 + np.exp(np.float64(1000.0))) == 0.0\n"),
 }
+
+# Correct answers in other styles, by name (the shape of the other chapters' mutant files).
+GOOD = {"loops": LOOPS, "per gate": PER_GATE, "numpy warns": WARNS}
