@@ -4,7 +4,10 @@
 #   make test    run the project's tests
 #   make data    fetch, verify and prepare the poetry corpus
 #   make chapters  regenerate chapters/ from solutions/ (reference run, `book` profile)
-#   make grade SUBMISSIONS=DIR [COURSE=DIR] [FORCE=1]   autograde student notebooks
+#   make grade SUBMISSIONS=DIR [COURSE=DIR] [CHAPTER=slug] [FORCE=1] [WORKERS=n] [SCHEDULER=addr]
+#                autograde student notebooks, each in a sandbox
+#   make export [COURSE=DIR]   after manual grading: final grades.csv and feedback
+#   make bench-grade   grading speed with 1 and 2 workers, and the sandbox's cost
 #   make bench   chapter 4's speed ladder and the NumPy LSTM, ratios measured in one run
 #   make bench-lm [PROFILE=full]   train chapter 8's poetry model, dev perplexity per epoch
 
@@ -20,7 +23,7 @@ export MPLBACKEND := Agg
 STAMP := $(VENV)/.installed
 LSTMBOOK := $(BIN)/lstmbook
 
-.PHONY: setup data chapters book test grade bench bench-lm clean
+.PHONY: setup data chapters book test grade export bench bench-lm bench-grade clean
 
 setup: $(STAMP)
 
@@ -44,8 +47,16 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 grade: $(STAMP)
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [COURSE=DIR] [FORCE=1]"; exit 2; }
-	$(LSTMBOOK) grade "$(SUBMISSIONS)" $(if $(COURSE),--course "$(COURSE)") $(if $(FORCE),--force)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [COURSE=DIR] [CHAPTER=slug] [FORCE=1] [WORKERS=n] [SCHEDULER=addr]"; exit 2; }
+	$(LSTMBOOK) grade "$(SUBMISSIONS)" $(if $(COURSE),--course "$(COURSE)") $(if $(CHAPTER),--chapter $(CHAPTER)) \
+		$(if $(FORCE),--force) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+export: $(STAMP)
+	$(LSTMBOOK) export $(if $(COURSE),--course "$(COURSE)")
+
+bench-grade: $(STAMP)
+	$(LSTMBOOK) data --dataset tang300
+	$(LSTMBOOK) bench-grade
 
 bench: $(STAMP)
 	$(LSTMBOOK) bench $(BENCH_ARGS)

@@ -1,5 +1,8 @@
 # nbgrader configuration of the course; `lstmbook grade` copies it into the course
-# directory (autograder/course/ by default) before every run.
+# directory (autograder/course/ by default) before every run. nbgrader builds the student
+# notebooks and the gradebook entries, and its Formgrader serves manual grading. Notebooks
+# are NOT executed by nbgrader: `lstmbook grade` runs each one in a sandbox and judges the
+# recorded results outside it (lstmbook/grading.py); its limits are options of that command.
 c = get_config()  # noqa: F821  (nbgrader provides get_config)
 
 c.CourseDirectory.course_id = "lstmbook"
@@ -7,14 +10,3 @@ c.CourseDirectory.course_id = "lstmbook"
 # What students see in place of a solution.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
-
-# A cell that runs longer than this is interrupted and counts as failed; the other
-# cells and the other students go on.
-c.Execute.timeout = 300
-c.Execute.interrupt_on_timeout = True
-
-# nbgrader gives zero to a test cell that wrote anything to stderr. A warning printed by
-# NumPy, PyTorch or fastNLP is not a failure, nor is the line the PyTorch profiler logs
-# when it starts or stops: drop stderr outputs of those kinds.
-c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = r"(?m)^((\S.*:\d+: )?\w*Warning: |USDT:.*ActivityProfiler.*profiler_(start|stop))"

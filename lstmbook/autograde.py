@@ -207,6 +207,9 @@ def judge(reference: str, student, check_error: str = "") -> tuple[bool, str]:
     if problem or not ref:
         raise ValueError(f"the reference run recorded nothing usable ({problem or 'no records'})")
     got, problem = parse_records(student)
+    if not got and problem in ("", "no records"):
+        why = f": the check stopped with {check_error}" if check_error else ""
+        return False, f"no results{why}"
     if problem:
         return False, problem
     wrong = [m for m in (compare(r, got.get(k)) for k, r in ref.items()) if m]

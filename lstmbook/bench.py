@@ -152,3 +152,47 @@ def lm(profile: str = "full", log=print) -> dict:
     best = min(hist.dev_ppl)
     log(f"best dev perplexity {best:.1f} (epoch {hist.dev_ppl.index(best) + 1}) on {describe(device)}")
     return {"dev_ppl": hist.dev_ppl, "tokens_per_s": hist.tokens_per_s, "device": str(device)}
+
+
+def grade(students: int = 4, chapter: str = "02_numpy_lstm", log=print) -> dict:
+    """``make bench-grade``: grade the same submissions (the reference solution of ``chapter``
+    handed in by ``students`` students) with 1 worker, 2 workers, and 1 worker without the
+    sandbox, in one run; print the wall times, the ratios and the time per notebook.
+
+    The reference records are computed once before the timed runs, so each run times the
+    students' notebooks only."""
+    import copy
+    import tempfile
+    import time
+    from pathlib import Path
+
+    import nbformat
+
+    from . import autograde, grading
+
+    src = build.source_notebook(build.repo_root() / "solutions" / f"{chapter}.md")
+    nb = autograde.reference_notebook(src)
+    with tempfile.TemporaryDirectory(prefix="lstmbook-bench-grade-") as tmp:
+        subs = Path(tmp, "submissions")
+        for k in range(students):
+            (subs / f"s{k:03d}").mkdir(parents=True)
+            nbformat.write(copy.deepcopy(nb), subs / f"s{k:03d}" / f"{chapter}.ipynb")
+        quiet = lambda *_: None  # noqa: E731
+        warm = Path(tmp, "warm")
+        grading.grade(subs, warm, only=[chapter], workers=2, log=quiet)  # reference records
+        times = {}
+        for name, kw in [("1 worker", dict(workers=1)), ("2 workers", dict(workers=2)),
+                         ("1 worker, no sandbox", dict(workers=1, sandbox=False))]:
+            course = Path(tmp, name.replace(" ", "_").replace(",", ""))
+            start = time.perf_counter()
+            results = grading.grade(subs, course, only=[chapter], log=quiet,
+                                    reference_dir=warm / "lstmbook" / "reference", **kw)
+            times[name] = time.perf_counter() - start
+            full = sum(r.score == r.max_score for r in results)
+            log(f"{name:22s} {times[name]:7.1f} s for {students} notebooks "
+                f"({times[name] / students:.1f} s each), {full}/{students} full marks")
+    speedup = times["1 worker"] / times["2 workers"]
+    cost = times["1 worker"] / times["1 worker, no sandbox"] - 1
+    log(f"2 workers vs 1: {speedup:.2f}x faster (target >= 1.7x on 2 cores)")
+    log(f"sandbox cost per notebook: {100 * cost:+.1f}% (target <= 15%)")
+    return {"times": times, "speedup": speedup, "sandbox_cost": cost}

@@ -173,7 +173,11 @@ def build_chapter(md_path: Path, out_dir: Path, run: bool = True, profile: str =
     nb = source_notebook(md_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     if run:
+        # the hidden checks call record(), which the grader binds to each test; in the
+        # reference run it only checks that every value can be recorded
+        nb.cells.insert(0, nbformat.v4.new_code_cell("from lstmbook.record import record"))
         execute(nb, cwd=out_dir, profile=profile)
+        del nb.cells[0]
     student = release(nb, slug)
     target = out_dir / f"{slug}.ipynb"
     tmp = target.with_name(target.name + ".part")

@@ -1,4 +1,4 @@
-"""The ``lstmbook`` command line: data, chapters, book, grade, bench, bench-lm."""
+"""The ``lstmbook`` command line: data, chapters, book, grade, export, bench, bench-lm, bench-grade."""
 from __future__ import annotations
 
 import argparse
@@ -32,8 +32,23 @@ def _grade(args) -> None:
     from . import build, grading
 
     course = Path(args.course) if args.course else build.repo_root() / "autograder" / "course"
+    limits = {"wall": args.timeout, "cpu": args.timeout, "memory": args.memory * 2 ** 30}
     grading.grade(Path(args.submissions), course, force=args.force, only=args.chapter,
-                  timeout=args.timeout)
+                  workers=args.workers, scheduler=args.scheduler, sandbox=not args.unsafe_no_sandbox,
+                  limits=limits, progress=sys.stderr.isatty() or args.progress)
+
+
+def _export(args) -> None:
+    from . import build, grading
+
+    course = Path(args.course) if args.course else build.repo_root() / "autograder" / "course"
+    grading.export(course)
+
+
+def _bench_grade(args) -> None:
+    from . import bench
+
+    bench.grade(students=args.students, chapter=args.chapter)
 
 
 def _bench(args) -> None:
@@ -70,7 +85,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chapter", nargs="+", metavar="SLUG", help="grade only these chapters")
     p.add_argument("--force", action="store_true", help="grade again students already graded")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per student and chapter")
+    p.add_argument("--memory", type=float, default=8, help="GiB of address space per sandboxed process")
+    p.add_argument("--workers", type=int, default=None,
+                   help="notebooks graded at once on this machine (default: the number of cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="grade on a Dask cluster (e.g. tcp://host:8786; dask-jobqueue, dask-kubernetes)")
+    p.add_argument("--progress", action="store_true", help="show a progress bar even when not on a terminal")
+    p.add_argument("--unsafe-no-sandbox", action="store_true",
+                   help="UNSAFE: run student code with your permissions when no sandbox can be made")
     p.set_defaults(func=_grade)
+
+    p = sub.add_parser("export", help="after manual grading: final grades.csv and feedback")
+    p.add_argument("--course", help="nbgrader course directory (default autograder/course)")
+    p.set_defaults(func=_export)
+
+    p = sub.add_parser("bench-grade", help="grade the same submissions with 1 and 2 workers, with and without the sandbox")
+    p.add_argument("--students", type=int, default=4, help="submissions per run")
+    p.add_argument("--chapter", default="02_numpy_lstm")
+    p.set_defaults(func=_bench_grade)
 
     p = sub.add_parser("bench", help="chapter 4's speed ladder and the NumPy LSTM, as ratios measured in one run")
     p.add_argument("--quick", action="store_true", help="tiny sizes, one short round (a smoke test)")

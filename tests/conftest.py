@@ -15,3 +15,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def reference_dir(tmp_path_factory) -> Path:
+    """One cache of the reference runs' records for every grading test of the session."""
+    return tmp_path_factory.mktemp("reference-records")

@@ -1,6 +1,7 @@
 """The autograder on chapters 1, 3, 4 and 8: the reference scores full marks (written answers left
 for the instructor), the blank notebook zero, every planted bug loses points in the test
 that names it, and correct answers in another style keep full marks. One grading run."""
+import csv
 import re
 
 import nbformat
@@ -55,7 +56,7 @@ def _manual_points(slug):
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def graded(tmp_path_factory, reference_dir):
     subs = tmp_path_factory.mktemp("submissions")
     course = tmp_path_factory.mktemp("course")
     for student, (slug, what) in STUDENTS.items():
@@ -71,7 +72,8 @@ def graded(tmp_path_factory):
         (subs / student).mkdir()
         nbformat.write(nb, subs / student / f"{slug}.ipynb")
     messages = []
-    results = grading.grade(subs, course, log=messages.append)
+    results = grading.grade(subs, course, log=messages.append, workers=2,
+                            reference_dir=reference_dir)
     by_student = {(r.student, r.assignment): r for r in results}
     return by_student, "\n".join(messages)
 
@@ -128,3 +130,49 @@ def test_a_correct_answer_in_another_style_keeps_full_marks(graded, student):
 def test_every_chapter_has_at_least_four_planted_bugs():
     for slug, m in CHAPTERS.items():
         assert len(_bugs(m)) >= 4, slug
+
+
+def test_manual_grading_loses_nothing(tmp_path, reference_dir):
+    """Formgrader -> ``lstmbook export``: final totals in our CSV, feedback regenerated; a
+    forced regrade keeps the written grades of unchanged answers; a changed answer waits."""
+    from nbgrader.api import Gradebook
+
+    slug, quiet = "01_gradients", (lambda *_: None)
+    subs, course = tmp_path / "subs", tmp_path / "course"
+    (subs / "w").mkdir(parents=True)
+    nb = submission(slug)
+    nbformat.write(nb, subs / "w" / f"{slug}.ipynb")
+    first = grading.grade(subs, course, log=quiet, reference_dir=reference_dir)[0]
+    assert first.pending == 5 and first.score == first.max_score - 5
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:  # what the formgrader writes
+        for gid, points in [("explain_two_paths", 3), ("explain_sum_over_time", 1)]:
+            gb.find_grade(gid, slug, slug, "w").manual_score = points
+            gb.find_comment(gid, slug, slug, "w").manual_comment = f"comment on {gid}"
+        gb.db.commit()
+
+    r = grading.export(course, log=quiet)[0]
+    assert (r.score, r.pending, r.manual) == (first.max_score - 1, 0, False)
+    with open(course / "grades.csv", newline="", encoding="utf-8") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["score"] == f"{first.max_score - 1:g}" and row["manual_points_pending"] == ""
+    assert row["status"] == "graded" and "failed_tests" in row
+    page = (course / "feedback" / "w" / slug / f"{slug}.html").read_text(encoding="utf-8")
+    assert "comment on explain_two_paths" in page and "waits for grading" not in page
+
+    again = grading.grade(subs, course, force=True, log=quiet, reference_dir=reference_dir)[0]
+    assert (again.status, again.score, again.pending) == ("graded", first.max_score - 1, 0)
+
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "explain_sum_over_time":
+            cell.source += "\n\nA second thought."
+    nbformat.write(nb, subs / "w" / f"{slug}.ipynb")
+    changed = grading.grade(subs, course, force=True, log=quiet, reference_dir=reference_dir)[0]
+    assert changed.pending == 2 and changed.score == first.max_score - 2
+
+
+def test_make_grade_passes_the_chapter(root):
+    import subprocess
+
+    out = subprocess.run(["make", "-n", "grade", "SUBMISSIONS=x", "CHAPTER=02_numpy_lstm", "WORKERS=3"],
+                         cwd=root, capture_output=True, text=True).stdout
+    assert "--chapter 02_numpy_lstm" in out and "--workers 3" in out
