@@ -3,7 +3,7 @@ wants to read what a student must not see, or to change anyone's grade, or to st
 grading. One grading run (sandboxed, 2 workers) over every case, next to honest students;
 then 0 false passes, 0 altered grades, 0 leaks, 0 crashes.
 
-Each case is a blank (or broken) chapter notebook with one hostile cell put first."""
+Each case is a blank (or broken) chapter notebook with one hostile cell put last."""
 import csv
 import os
 import socket
@@ -79,13 +79,11 @@ for _t in ["test_lstm_step_forward", "test_lstm_forward", "test_lstm_backward"]:
                                  "rtol": 1e9, "atol": 1e9, "exact": False}) + "\\n")
 """),
     "recorder replaced by one that records constants": ("02_numpy_lstm", """
-import sys, types, lstmbook.record as _r
-class _Fake:
-    def __init__(self, test, out_dir=None):
-        self.inner = _r.Recorder.__mro__[0].__new__(_r.Recorder)
-        _r.Recorder.__init__(self.inner, test, out_dir)
+import lstmbook.record as _r
+_Orig = _r.Recorder
+class _Fake(_Orig):
     def __call__(self, key, value, **kw):
-        self.inner(key, 0.0, rtol=1e9, atol=1e9)
+        super().__call__(key, 0.0, rtol=1e9, atol=1e9)
 _r.Recorder = _Fake
 """),
     "objects that equal everything": ("02_numpy_lstm", """
@@ -98,6 +96,18 @@ def lstm_step_forward(*a): return _Any(), _Any(), None
 def lstm_forward(*a): return _Any(), None
 """),
     "kernel exits": ("02_numpy_lstm", "import os\nos._exit(0)\n"),
+    "NumPy LSTM answered by nn.LSTM under test": ("02_numpy_lstm", """
+import numpy as np, torch
+def lstm_forward(x, h0, Wx, Wh, b):
+    N, T, D = x.shape
+    H = h0.shape[1]
+    lstm = torch.nn.LSTM(D, H, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(torch.from_numpy(Wx.T)); lstm.weight_hh_l0.copy_(torch.from_numpy(Wh.T))
+        lstm.bias_ih_l0.copy_(torch.from_numpy(b)); lstm.bias_hh_l0.zero_()
+        out, _ = lstm(torch.from_numpy(x), (torch.from_numpy(h0)[None], torch.zeros(1, N, H, dtype=torch.float64)))
+    return out.numpy(), None
+"""),
     "forged result through the runner's pipe": ("02_numpy_lstm", """
 import os, json
 _fake = json.dumps({"notebook": "{}", "records": {}, "check_errors": {}, "died": ""})
@@ -235,8 +245,10 @@ class _Listener:
 
 
 def _hostile(slug: str, code: str):
+    """The blank notebook with the hostile cell last: it then overrides the stubs and acts
+    just before the hidden checks, the strongest place for it."""
     nb = chapter(slug)
-    nb.cells.insert(0, nbformat.v4.new_code_cell(code))
+    nb.cells.append(nbformat.v4.new_code_cell(code))
     return nb
 
 
