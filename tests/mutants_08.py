@@ -31,6 +31,30 @@ BUGS = {
         "torch.multinomial(torch.softmax(scores, dim=-1), 1)",
         "test_sample_seed",
     ),
+    "top-k taken before the banned tokens are removed": (
+        "sample",
+        "        scores[banned] = -math.inf\n        if temperature == 0:",
+        "        if top_k is not None and temperature != 0:\n"
+        "            kth = scores.topk(top_k).values[-1]\n"
+        "            scores = scores.masked_fill(scores < kth, -math.inf)\n"
+        "            top_k = None\n"
+        "        scores[banned] = -math.inf\n        if temperature == 0:",
+        "test_sample_basics",
+    ),
+    "the generator is seeded again at every step": (
+        "sample",
+        "            index = int(torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator))",
+        "            index = int(torch.multinomial(torch.softmax(scores, dim=-1), 1,"
+        " generator=torch.Generator().manual_seed(seed)))",
+        "test_sample_seed",
+    ),
+    "reset() forgets the log-likelihood but not the token count": (
+        "Perplexity",
+        "        self.tokens += int(mask.sum().item())",
+        "        self._count = getattr(self, '_count', 0) + int(mask.sum().item())\n"
+        "        self.tokens += int(mask.sum().item()) - self.tokens.get_scalar() + self._count",
+        "test_perplexity",
+    ),
     "the end token is returned as a character": (
         "sample",
         "        if index == eos:\n            break\n",
