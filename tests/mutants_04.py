@@ -75,3 +75,28 @@ def lstm_fast(x, h0, c0, Wx, Wh, b):
 ''',
     },
 }
+
+# The structural check accepts every formulation that issues the same products.
+GOOD["einsum for both products"] = {"lstm_fast": '''
+def lstm_fast(x, h0, c0, Wx, Wh, b):
+    T, N, D = x.shape
+    xw = torch.einsum("tnd,dg->tng", x, Wx) + b
+    h, c, outs = h0, c0, []
+    for t in range(T):
+        i, f, g, o = (xw[t] + torch.einsum("nh,hg->ng", h, Wh)).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        outs.append(h)
+    return torch.stack(outs), h, c
+'''}
+GOOD["F.linear with the transposed weights"] = {"lstm_fast": '''
+def lstm_fast(x, h0, c0, Wx, Wh, b):
+    xw = torch.nn.functional.linear(x, Wx.T, b)
+    h, c, outs = h0, c0, []
+    for xw_t in xw.unbind(0):
+        i, f, g, o = (xw_t + torch.nn.functional.linear(h, Wh.T)).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        outs.append(h)
+    return torch.stack(outs), h, c
+'''}
