@@ -61,10 +61,88 @@ BUGS = {
         "",
         "test_sample_basics",
     ),
+    # a metric object is reused: fastNLP resets it before every evaluation
+    "get_metric() clears the sums": (
+        "Perplexity",
+        '        return {"ppl": math.exp(self.nll.get_scalar() / self.tokens.get_scalar())}',
+        '        ppl = math.exp(self.nll.get_scalar() / self.tokens.get_scalar())\n'
+        '        self.nll, self.tokens = 0.0, 0\n'
+        '        return {"ppl": ppl}',
+        "test_perplexity",
+    ),
+    # randomness over several steps and calls
+    "the seed is ignored (a generator seeded with 0)": (
+        "sample",
+        "generator = torch.Generator().manual_seed(seed)",
+        "generator = torch.Generator().manual_seed(0)",
+        "test_sample_seed",
+    ),
+    "one generator for every call, seeded by the first": (
+        "sample",
+        "generator = torch.Generator().manual_seed(seed)",
+        'generator = sample.__dict__.setdefault("generator", torch.Generator().manual_seed(seed))',
+        "test_sample_seed",
+    ),
+    "sampling feeds the start character back at every step": (
+        "sample",
+        "            index = int(torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator))\n"
+        "        if index == eos:\n            break\n        poem.append(vocab.to_word(index))",
+        "            drawn = int(torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator))\n"
+        "            if drawn == eos:\n                break\n            poem.append(vocab.to_word(drawn))\n"
+        "            continue\n"
+        "        if index == eos:\n            break\n        poem.append(vocab.to_word(index))",
+        "test_sample_distribution",
+    ),
+    # constraints where they bind: <pad> and <unk> have the highest scores
+    "top-k keeps one character too many": (
+        "sample",
+        "kth = scores.topk(top_k).values[-1]",
+        "kth = scores.topk(top_k + 1).values[-1]",
+        "test_sample_distribution",
+    ),
+    "<unk> is not banned": (
+        "sample",
+        "banned = [vocab.to_index(data.PAD), vocab.to_index(data.UNK)]",
+        "banned = [vocab.to_index(data.PAD)]",
+        "test_sample_basics",
+    ),
+    # the start character in several forms
+    "an unknown start character silently starts from <unk>": (
+        "sample",
+        "index = data.start_index(vocab, start, unknown)",
+        'index = data.start_index(vocab, start, "unk")',
+        "test_sample_basics",
+    ),
+}
+
+# Perplexity with plain attributes: fastNLP's reset() only resets registered elements, so
+# without a reset() of its own the metric adds every evaluation to the previous ones.
+_PLAIN = '''
+class Perplexity(Metric):
+    def __init__(self, backend="auto", aggregate_when_get_metric=None):
+        super().__init__(backend=backend, aggregate_when_get_metric=aggregate_when_get_metric)
+        self.nll, self.tokens = 0.0, 0
+
+    def update(self, pred, target, seq_len):
+        log_p = torch.log_softmax(pred.double(), dim=-1)
+        nll = -log_p.gather(-1, target.long().unsqueeze(-1)).squeeze(-1)
+        mask = torch.arange(target.shape[1])[None, :] < seq_len[:, None]
+        self.nll += nll[mask].sum().item()
+        self.tokens += int(mask.sum().item())
+
+    def get_metric(self):
+        return {"ppl": math.exp(self.nll / self.tokens)}
+'''
+
+# name -> (replacement cells, test that must fail)
+EXTRA_BUGS = {
+    "plain attributes that reset() never clears": ({"Perplexity": _PLAIN}, "test_perplexity"),
 }
 
 
 def bug_submission(name: str) -> dict[str, str]:
+    if name in EXTRA_BUGS:
+        return EXTRA_BUGS[name][0]
     return planted(SLUG, BUGS[name])
 
 
@@ -111,6 +189,59 @@ def sample(model, vocab, start, temperature=1.0, max_len=48, seed=0, top_k=None,
             break
         out += vocab.to_word(i)
     return out
+''',
+    },
+    "inverse-CDF draws from torch.rand, a metric with plain attributes and its own reset()": {
+        "Perplexity": '''
+class Perplexity(Metric):
+    def __init__(self, backend="auto", aggregate_when_get_metric=None):
+        super().__init__(backend=backend, aggregate_when_get_metric=aggregate_when_get_metric)
+        self.reset()
+
+    def reset(self):
+        self.total_nll = 0.0
+        self.total_tokens = 0
+
+    def update(self, pred, target, seq_len):
+        log_p = F.log_softmax(pred.detach().double().cpu(), dim=-1)
+        target = target.cpu()
+        for n, length in enumerate(seq_len.tolist()):
+            self.total_nll -= log_p[n, torch.arange(length), target[n, :length]].sum().item()
+            self.total_tokens += length
+
+    def get_metric(self):
+        return {"ppl": math.exp(self.total_nll / self.total_tokens)}
+''',
+        "sample": '''
+@torch.no_grad()
+def sample(model, vocab, start, temperature=1.0, max_len=48, seed=0, top_k=None, unknown="error"):
+    g = torch.Generator()
+    g.manual_seed(seed)
+    idx = data.start_index(vocab, start, unknown)
+    stop = vocab.to_index(data.EOS)
+    never = torch.tensor([vocab.to_index(data.PAD), vocab.to_index(data.UNK)])
+    dev = next(model.parameters()).device
+    model.eval()
+    chars, state = [start], None
+    for _ in range(max_len - 1):
+        logits, state = model(torch.tensor([[idx]], device=dev), state)
+        logits = logits[0, -1].cpu().double()
+        logits[never] = float("-inf")
+        if temperature == 0:
+            idx = int(torch.argmax(logits))
+        else:
+            probs = torch.softmax(logits / temperature, dim=-1)
+            if top_k is not None:
+                keep = torch.zeros_like(probs, dtype=torch.bool)
+                keep[torch.argsort(probs, descending=True)[:top_k]] = True
+                probs = torch.where(keep, probs, torch.zeros_like(probs))
+            cdf = torch.cumsum(probs, dim=0)
+            u = torch.rand((), generator=g, dtype=torch.float64) * cdf[-1]
+            idx = int(torch.searchsorted(cdf, u, right=True))
+        if idx == stop:
+            break
+        chars.append(vocab.to_word(idx))
+    return "".join(chars)
 ''',
     },
 }
