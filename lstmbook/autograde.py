@@ -35,17 +35,11 @@ class Test:
 
 
 def _split(source: str, begin: str, end: str) -> tuple[str, str]:
-    outside, inside, on = [], [], False
-    for line in source.splitlines():
-        if begin in line:
-            on = True
-        elif end in line:
-            on = False
-        elif on:
-            inside.append(line)
-        else:
-            outside.append(line)
-    return "\n".join(outside), "\n".join(inside)
+    """The text outside the ``begin``/``end`` regions, and the text inside them."""
+    from .build import strip_regions
+
+    outside, inside = strip_regions(source, begin, end)
+    return outside, "\n".join(inside)
 
 
 def _meta(cell) -> dict:
