@@ -356,7 +356,10 @@ def test_leak_cases_score_nothing_and_every_honest_student_keeps_full_marks(corp
 
 
 def _student_visible_files(course: Path):
-    for p in list((course / "feedback").rglob("*")) + list((course / "autograded").rglob("*")):
+    """Every feedback page, and what came back from each hostile student's own run (the
+    honest students' notebooks hold their own, correct, code)."""
+    hostile = [d for d in (course / "autograded").iterdir() if d.name.startswith(("fp", "lk"))]
+    for p in list((course / "feedback").rglob("*")) + [f for d in hostile for f in d.rglob("*")]:
         if p.is_file():
             yield p, p.read_text(encoding="utf-8", errors="replace")
 
