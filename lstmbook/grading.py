@@ -641,6 +641,8 @@ def _write_gradebook(course: Course, student: str, slug: str, src, verdicts, ans
             same = old_state.get(gid) == hashlib.sha256(text.encode()).hexdigest()
             if not same:
                 g.manual_score = None
+            if text.strip() in ("", "YOUR ANSWER HERE"):  # no answer: nothing to grade by hand
+                g.manual_score = 0.0
             g.auto_score = None
             g.needs_manual_grade = g.manual_score is None
         gb.db.commit()
