@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import html
+import io
 import json
 import os
 import re
@@ -717,9 +718,6 @@ with the reference solution's.</p>{died}{pending}
 def write_csv(root: Path, results: list[Result]) -> Path:
     """``grades.csv`` and a timestamped copy, each written atomically."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    lines = []
-    import io
-
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=FIELDS)
     writer.writeheader()
@@ -751,8 +749,6 @@ def export(course_dir: Path, log=print) -> list[Result]:
         student, slug = state.parent.parent.name, state.parent.name
         row = old.get((student, slug), {})
         res = Result(student, slug, "graded", note=row.get("note", ""))
-        if row.get("status") not in (None, "", "graded", "kept"):
-            res.note = "; ".join(filter(None, [res.note]))
         _fill(course, res)
         write_feedback(course, student, slug)
         res.feedback = course.feedback_file(student, slug)

@@ -59,14 +59,6 @@ def encode(value, rtol: float = 1e-9, atol: float = 1e-12, exact: bool = False) 
             "rtol": float(rtol), "atol": float(atol), "exact": bool(exact)}
 
 
-def decode_array(rec: dict):
-    """The float64 array of an ``array`` record (``'nan'``/``'inf'`` strings restored)."""
-    import numpy as np
-
-    data = [float(x) for x in rec["data"]]
-    return np.asarray(data, dtype=np.float64).reshape(rec["shape"])
-
-
 class Recorder:
     """``record(key, value, rtol=1e-9, atol=1e-12, exact=False)`` for the test ``test``."""
 
