@@ -43,6 +43,9 @@ def _hide(result):
     result.error_before_exec = None
 get_ipython().events.register("post_run_cell", _hide)
 """),
+    "set_custom_exc swallows every exception": ("02_numpy_lstm", """
+get_ipython().set_custom_exc((BaseException,), lambda shell, etype, value, tb, tb_offset=None: None)
+"""),
     "run_cell patched to swallow errors": ("02_numpy_lstm", """
 _ip = get_ipython()
 _orig = _ip.run_cell
