@@ -388,8 +388,11 @@ def test_nothing_leaves_the_sandbox(corpus):
     assert corpus["listener"].got == b"", "a student's code reached a port on the grader's machine"
     assert not Path(corpus["paths"]["host_file"]).exists()
     assert not Path(corpus["paths"]["startup"]).exists()
-    out = (corpus["course"] / "autograded" / "lk01" / SLUG / f"{SLUG}.ipynb").read_text()
-    assert "WROTE" not in out
+    nb = nbformat.read(corpus["course"] / "autograded" / "lk01" / SLUG / f"{SLUG}.ipynb", 4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                      for o in c.get("outputs", []))
+    assert "WROTE" not in printed, printed
+    assert printed.count("BLOCKED") == 4, printed
 
 
 def test_no_process_outlives_its_grading(corpus):
