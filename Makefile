@@ -1,6 +1,7 @@
 # Thin wrappers around the `lstmbook` command line. Every target sets up what it needs
 # from nothing: the virtual environment, the packages (pinned by constraints.txt) and data.
-#   make book    build the book into _build/html (from chapters/, nothing executed)
+#   make book    build the book and the published course into _build/html (from chapters/,
+#                nothing executed): pages, student notebooks, the student package wheel
 #   make test    run the project's tests
 #   make data    fetch, verify and prepare the poetry corpus
 #   make chapters  regenerate chapters/ from solutions/ (reference run, `book` profile)

@@ -1,6 +1,24 @@
 """lstmbook: the helpers that the course's chapters import (data, gradient checks, devices,
-plots) and the tools behind it (chapter pipeline, autograder). It holds no exercise answers."""
+timing, progress bars, formulas, the self-check) and, in the instructor's repository, the tools
+behind the course (chapter pipeline, autograder). It holds no exercise answers."""
 from .config import by_profile, profile
 
-__all__ = ["by_profile", "profile"]
+__all__ = ["by_profile", "profile", "progress", "setup"]
 __version__ = "0.1.0"
+
+
+def progress(iterable=None, total=None, desc=None, **kwargs):
+    """A one-line progress bar (see :func:`lstmbook.bars.progress`)."""
+    from .bars import progress as _progress
+
+    return _progress(iterable, total=total, desc=desc, **kwargs)
+
+
+def setup(prefer: str | None = None):
+    """Pick the device (CUDA when present), print one line saying what this notebook runs
+    with, and return the device."""
+    from .device import describe, pick_device
+
+    device = pick_device(prefer)
+    print(f"lstmbook {__version__} | profile {profile()} | device {describe(device)}")
+    return device

@@ -80,9 +80,74 @@ def _nbgrader_meta(cell, where: str) -> dict | None:
     return dict(meta, grade_id=str(grade_id), schema_version=3, task=False)
 
 
+def course_url(root: Path | None = None) -> str:
+    """The published course's URL, ending in ``/``: ``html.baseurl`` of ``_config.yml`` when
+    set, else the GitHub Pages site of ``repository.url`` (the one setting a deployment
+    changes)."""
+    import yaml
+
+    root = root or repo_root()
+    with open(root / "_config.yml", encoding="utf-8") as fh:
+        config = yaml.safe_load(fh) or {}
+    base = (config.get("html") or {}).get("baseurl") or ""
+    if base:
+        return base.rstrip("/") + "/"
+    repo = ((config.get("repository") or {}).get("url") or "").rstrip("/")
+    found = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?", repo)
+    if not found:
+        raise BuildError(f"{root / '_config.yml'}: set repository.url to the course's GitHub "
+                         f"repository, or html.baseurl to where the course is published (got {repo!r})")
+    return f"https://{found.group(1).lower()}.github.io/{found.group(2)}/"
+
+
+def wheel_name() -> str:
+    """The file name of the student package's wheel, as published beside the book."""
+    from . import __version__
+
+    return f"lstmbook-{__version__}-py3-none-any.whl"
+
+
+SETUP_ID = "setup"
+
+
+def setup_cell(root: Path | None = None) -> nbformat.NotebookNode:
+    """The locked first code cell of every chapter: installs the student package when it is
+    missing (Colab, Binder, a bare Jupyter), then reports version, profile and device."""
+    url = course_url(root) + wheel_name()
+    source = (
+        "# Setup: installs the course package when it is missing (Colab, Binder, a bare Jupyter),\n"
+        "# then says which version, run profile and device this notebook uses.\n"
+        "try:\n"
+        "    import lstmbook\n"
+        "except ImportError:\n"
+        f'    %pip install --quiet "lstmbook @ {url}"\n'
+        "    import lstmbook\n"
+        "DEVICE = lstmbook.setup()"
+    )
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = dict(grade=False, solution=False, locked=True, grade_id=SETUP_ID,
+                                     schema_version=3, task=False)
+    cell.metadata["tags"] = ["setup"]
+    return cell
+
+
+def _stable_ids(nb: nbformat.NotebookNode, slug: str) -> None:
+    """Cell ids from the slug and what a cell is (its grade_id, else a hash of its source), so
+    that regenerating a chapter changes only the cells that changed."""
+    import hashlib
+
+    seen: dict[str, int] = {}
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        key = grade_id or hashlib.sha1(f"{cell.cell_type}:{cell.source}".encode()).hexdigest()[:10]
+        base = re.sub(r"[^A-Za-z0-9_-]", "-", f"{slug[:2]}-{key}")[:60]
+        seen[base] = seen.get(base, 0) + 1
+        cell.id = base if seen[base] == 1 else f"{base}-{seen[base]}"
+
+
 def source_notebook(md_path: Path) -> nbformat.NotebookNode:
     """Read a MyST chapter source and return the nbgrader source notebook (with solutions and
-    hidden tests, no outputs)."""
+    hidden tests, no outputs), the setup cell after the title."""
     import jupytext
 
     nb = jupytext.read(md_path)
@@ -101,6 +166,12 @@ def source_notebook(md_path: Path) -> nbformat.NotebookNode:
             raise BuildError(f"{where}: grade_id {meta['grade_id']!r} is used twice")
         seen.add(meta["grade_id"])
         cell.metadata["nbgrader"] = meta
+    if SETUP_ID in seen or any(SETUP_ID in c.metadata.get("tags", []) for c in nb.cells):
+        raise BuildError(f"{md_path.name}: the setup cell is added by the pipeline; remove yours")
+    first = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), -1)
+    nb.cells.insert(first + 1, setup_cell())
+    nb.metadata["lstmbook"] = {"chapter": md_path.stem}
+    _stable_ids(nb, md_path.stem)
     return nb
 
 
@@ -109,17 +180,21 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, profile: str = "book", timeout
     except in cells tagged ``raises-exception``."""
     from nbclient import NotebookClient
 
-    old = os.environ.get("LSTMBOOK_PROFILE")
-    os.environ["LSTMBOOK_PROFILE"] = profile
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    # the inline backend, whatever the caller's MPLBACKEND (the Makefile exports Agg for
+    # the tools, and Agg in the kernel would drop every plot from the chapter)
+    env = {"LSTMBOOK_PROFILE": profile,
+           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(cwd)}}).execute()
     finally:
-        if old is None:
-            os.environ.pop("LSTMBOOK_PROFILE", None)
-        else:
-            os.environ["LSTMBOOK_PROFILE"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return nb
 
 
@@ -150,9 +225,22 @@ def release(nb: nbformat.NotebookNode, slug: str) -> nbformat.NotebookNode:
         if proc.returncode != 0 or not out.is_file():
             raise BuildError(f"nbgrader generate_assignment failed for {slug}:\n{proc.stdout}{proc.stderr}")
         student = nbformat.read(out, as_version=4)
+    from .bars import last_state
+
     for cell in student.cells:
         if cell.cell_type == "code":  # rich (used by fastNLP) leaves empty displays behind
             cell.outputs = [o for o in cell.outputs if not _empty_display(o)]
+            merged = []  # consecutive writes to one stream become one output
+            for o in cell.outputs:
+                if (o.get("output_type") == "stream" and merged
+                        and merged[-1].get("output_type") == "stream" and merged[-1].name == o.name):
+                    merged[-1].text += o.text
+                else:
+                    merged.append(o)
+            for o in merged:  # a progress bar keeps its last state only
+                if o.get("output_type") == "stream":
+                    o.text = last_state(o.text)
+            cell.outputs = merged
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type == "code" and (meta.get("grade") or meta.get("solution")):
             cell.outputs = []
@@ -210,6 +298,12 @@ def build_book(root: Path | None = None, out: Path | None = None) -> Path:
     bindir = str(Path(sys.executable).parent)
     cmd = [str(Path(bindir, "jupyter-book")), "build", str(root), "--path-output", str(out),
            "--warningiserror", "--keep-going"]
+    from .bookassets import AssetError, install_mathjax
+
+    try:  # fetched before the build, so that a missing npm stops it early
+        install_mathjax(out / "_build" / "html", root / "_build" / ".mathjax")
+    except AssetError as exc:
+        raise BuildError(str(exc)) from None
     proc = subprocess.run(cmd, cwd=root)
     index = out / "_build" / "html" / "index.html"
     if proc.returncode != 0 or not index.is_file():

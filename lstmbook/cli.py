@@ -1,9 +1,16 @@
-"""The ``lstmbook`` command line: data, chapters, book, grade, export, bench, bench-lm, bench-grade."""
+"""The ``lstmbook`` command line: check a chapter notebook before handing it in, fetch the
+data; in the instructor's repository also build, grade and measure the course."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
+
+
+def _instructor() -> bool:
+    """Whether the instructor's tools are installed (the published student package has none)."""
+    return importlib.util.find_spec("lstmbook.grading") is not None
 
 
 def _data(args) -> None:
@@ -13,6 +20,12 @@ def _data(args) -> None:
     for name in names:
         poems = data.load_poems(name)
         print(f"{name}: {data.summary(poems)}")
+
+
+def _check(args) -> int:
+    from . import check
+
+    return check.main(args.notebooks, timeout=args.timeout)
 
 
 def _chapters(args) -> None:
@@ -25,7 +38,13 @@ def _chapters(args) -> None:
 def _book(args) -> None:
     from . import build
 
-    print(f"book: {build.build_book()}")
+    from . import publish
+
+    index = build.build_book()
+    made = publish.publish(index.parent, build.repo_root())
+    print(f"book: {index}")
+    print(f"published course: {index.parent} ({made['files']} files, {made['bytes'] / 2**20:.1f} MiB; "
+          f"student package {made['wheel']}, {made['wheel_bytes'] / 2**10:.0f} KiB)")
 
 
 def _grade(args) -> None:
@@ -67,16 +86,41 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lstmbook", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
+    p = sub.add_parser("check", help="run a chapter notebook as the grader will and report its visible tests")
+    p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="e.g. 02_numpy_lstm.ipynb")
+    p.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    p.set_defaults(func=_check)
+
     p = sub.add_parser("data", help="fetch, verify and prepare the poetry corpus")
     p.add_argument("--dataset", choices=["tang300", "tang_full", "all"], default="all")
     p.set_defaults(func=_data)
 
+    if _instructor():
+        _instructor_commands(sub)
+    args = parser.parse_args(argv)
+    from .data import DataError
+
+    errors: tuple = (DataError,)
+    if _instructor():
+        from .build import BuildError
+        from .grading import GradingError
+        from .publish import PublishError
+
+        errors += (BuildError, GradingError, PublishError)
+    try:
+        return args.func(args) or 0
+    except errors as exc:
+        print(f"lstmbook {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _instructor_commands(sub) -> None:
     p = sub.add_parser("chapters", help="regenerate chapters/ from solutions/")
     p.add_argument("--only", nargs="+", metavar="SLUG", help="only these chapters, e.g. 02_numpy_lstm")
     p.add_argument("--no-run", action="store_true", help="skip the reference run (no outputs)")
     p.set_defaults(func=_chapters)
 
-    p = sub.add_parser("book", help="build the HTML book from chapters/ into _build/html")
+    p = sub.add_parser("book", help="build the book from chapters/ and the published course in _build/html")
     p.set_defaults(func=_book)
 
     p = sub.add_parser("grade", help="autograde a folder of student submissions")
@@ -113,18 +157,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", choices=["quick", "book", "full"], default="full",
                    help="full: the scale of the original assignment (for a GPU)")
     p.set_defaults(func=_bench_lm)
-
-    args = parser.parse_args(argv)
-    from .build import BuildError
-    from .data import DataError
-    from .grading import GradingError
-
-    try:
-        args.func(args)
-    except (BuildError, DataError, GradingError) as exc:
-        print(f"lstmbook {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
 
 
 if __name__ == "__main__":

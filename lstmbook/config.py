@@ -8,7 +8,7 @@ PROFILES = ("quick", "book", "full")
 
 #: The repository checkout this package lives in (``None`` when installed elsewhere).
 REPO_ROOT: Path | None = Path(__file__).resolve().parents[1]
-if not (REPO_ROOT / "data" / "manifest.json").is_file():
+if not (REPO_ROOT / "solutions").is_dir() or not (REPO_ROOT / "pyproject.toml").is_file():
     REPO_ROOT = None
 
 

@@ -1,7 +1,7 @@
 """The chinese-poetry corpus: download (or mirror), verify, filter, simplify, vocabulary, split.
 
-The manifest ``data/manifest.json`` names every upstream file at a pinned commit with its
-sha256. Files are fetched into ``<data dir>/raw/`` through a ``.part`` file that is renamed
+The manifest ``lstmbook/manifest.json`` (shipped inside the package) names every upstream
+file at a pinned commit with its sha256. Files are fetched into ``<data dir>/raw/`` through a ``.part`` file that is renamed
 only once its checksum matches, so an interrupted or corrupt download never stays in place.
 With ``LSTMBOOK_DATA_MIRROR=DIR`` the same upstream paths are read from ``DIR`` instead.
 """
@@ -34,9 +34,10 @@ def manifest_path() -> Path:
     env = os.environ.get("LSTMBOOK_MANIFEST")
     if env:
         return Path(env)
-    if REPO_ROOT is None:
-        raise DataError("data/manifest.json not found: run from a checkout of the course repository")
-    return REPO_ROOT / "data" / "manifest.json"
+    path = Path(__file__).with_name("manifest.json")
+    if not path.is_file():
+        raise DataError(f"{path} not found: the lstmbook package is incomplete; reinstall it")
+    return path
 
 
 def load_manifest() -> dict:

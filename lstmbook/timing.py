@@ -24,15 +24,22 @@ class Timing:
 
 
 def time_calls(fns: dict, min_run_time: float = 1.0, rounds: int = 1,
-               num_threads: int | None = None) -> dict[str, Timing]:
+               num_threads: int | None = None, show_progress: bool | None = None) -> dict[str, Timing]:
     """Time every callable of ``fns`` (name -> function without arguments) with
     ``torch.utils.benchmark``. With ``rounds`` > 1 the candidates are measured in turn, again
     and again, and each keeps its fastest round, so a slow moment of the machine hurts all of
-    them alike."""
+    them alike. ``show_progress`` draws a one-line progress bar (warm-up and measurements);
+    by default only when the measurements take 5 s or more."""
+    from .bars import progress
+
     threads = num_threads or torch.get_num_threads()
     best: dict[str, Timing] = {}
+    if show_progress is None:
+        show_progress = len(fns) * rounds * min_run_time >= 5
+    bar = progress(total=len(fns) * (rounds + 1), desc="timing", unit="run", disable=not show_progress)
     for fn in fns.values():  # warm-up (first-call allocations, lazy initialisation, compilation)
         fn()
+        bar.update(1)
     for _ in range(rounds):
         for name, fn in fns.items():
             m = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(
@@ -40,6 +47,8 @@ def time_calls(fns: dict, min_run_time: float = 1.0, rounds: int = 1,
             t = Timing(name, m.median, m.iqr, len(m.times))
             if name not in best or t.median < best[name].median:
                 best[name] = t
+            bar.update(1)
+    bar.close()
     return best
 
 

@@ -108,11 +108,6 @@ def test_a_malformed_source_names_the_file_and_cell(tmp_path):
         build.source_notebook(md)
 
 
-@pytest.fixture(scope="module")
-def book(tmp_path_factory):
-    return build.build_book(ROOT, tmp_path_factory.mktemp("book")).parent
-
-
 def _visible_text(path: Path) -> str:
     raw = path.read_text(encoding="utf-8", errors="replace")
     if path.suffix == ".ipynb":

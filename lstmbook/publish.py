@@ -1,0 +1,126 @@
+"""The published course: what students get, and nothing of the instructor's.
+
+``make book`` builds the HTML book into ``_build/html`` and then makes that folder the whole
+published course, ready to be served as is (GitHub Pages) and pushed as the public course
+repository that ``repository.url`` in ``_config.yml`` names:
+
+- the book's pages (each chapter downloadable as ``.ipynb`` from its page);
+- ``chapters/NN_slug.ipynb``: the student notebooks, where the Colab, Binder and JupyterHub
+  launch buttons look for them;
+- ``lstmbook-<version>-py3-none-any.whl``: the student package (data with its manifest,
+  gradient checks, timing, devices, progress bars, formulas, ``lstmbook check``), with light
+  dependencies only (no nbgrader, no jupyter-book); each notebook's setup cell installs it
+  from here when it is missing;
+- ``requirements.txt`` (for Binder) and ``.nojekyll`` (for GitHub Pages).
+
+The instructor's modules (pipeline, grader, sandbox, benchmarks), ``solutions/``, the hidden
+tests and the tests of this repository are never copied; ``tests/test_publish.py`` checks it.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from . import __version__
+
+#: What the student package holds, from this package.
+STUDENT_FILES = ("__init__.py", "config.py", "data.py", "device.py", "formulas.py", "gradcheck.py",
+                 "timing.py", "bars.py", "check.py", "cli.py", "manifest.json")
+#: Its dependencies: what the chapters import, and what ``lstmbook check`` runs notebooks with.
+STUDENT_DEPENDENCIES = ("numpy>=1.24", "torch>=2.2", "matplotlib>=3.7", "tqdm>=4.60", "fastnlp==1.0.1",
+                        "setuptools<81", "opencc>=1.1.6", "nbformat>=5.9", "nbclient>=0.9",
+                        "ipykernel>=6.25")
+
+_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=68,<81"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "lstmbook"
+version = "{version}"
+description = "The student package of the course How LSTMs really work"
+readme = "README.md"
+license = {{ text = "MIT" }}
+requires-python = ">=3.10"
+dependencies = [{dependencies}]
+
+[project.scripts]
+lstmbook = "lstmbook.cli:main"
+
+[tool.setuptools]
+packages = ["lstmbook"]
+
+[tool.setuptools.package-data]
+lstmbook = ["manifest.json"]
+"""
+
+_README = """\
+# lstmbook (student package)
+
+The helpers that the notebooks of *How LSTMs really work* import: the poetry data (downloaded
+and checked against the manifest on first use), gradient checks, timing, devices, progress
+bars, self-checking formulas, and `lstmbook check NOTEBOOK`, which runs a chapter notebook
+as the grader will and reports its visible tests.
+"""
+
+
+class PublishError(RuntimeError):
+    """The published course could not be made; the message says why."""
+
+
+def build_wheel(out_dir: Path) -> Path:
+    """Build the student package's wheel into ``out_dir`` and return its path."""
+    from .build import wheel_name
+
+    src = Path(__file__).parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lstmbook-wheel-") as tmp:
+        stage = Path(tmp)
+        (stage / "lstmbook").mkdir()
+        for name in STUDENT_FILES:
+            shutil.copy2(src / name, stage / "lstmbook" / name)
+        deps = ", ".join(f'"{d}"' for d in STUDENT_DEPENDENCIES)
+        (stage / "pyproject.toml").write_text(_PYPROJECT.format(version=__version__, dependencies=deps))
+        (stage / "README.md").write_text(_README)
+        cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+               "--wheel-dir", str(stage / "dist"), str(stage)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        built = stage / "dist" / wheel_name()
+        if proc.returncode != 0 or not built.is_file():
+            raise PublishError(f"building the student wheel failed:\n{proc.stdout}{proc.stderr}")
+        target = out_dir / built.name
+        shutil.copy2(built, target)
+    members = {Path(n).name for n in zipfile.ZipFile(target).namelist() if n.startswith("lstmbook/")}
+    if members != set(STUDENT_FILES):
+        raise PublishError(f"{target}: expected exactly {sorted(STUDENT_FILES)}, found {sorted(members)}")
+    return target
+
+
+def publish(site: Path, root: Path) -> dict:
+    """Make the built book at ``site`` the published course (see the module's docstring);
+    returns what it holds: files, bytes, and the wheel's size."""
+    from .build import chapter_sources
+
+    if not (site / "index.html").is_file():
+        raise PublishError(f"{site}: no built book here (index.html missing); run `make book`")
+    for old in site.glob("lstmbook-*.whl"):
+        old.unlink()
+    wheel = build_wheel(site)
+    (site / "chapters").mkdir(exist_ok=True)
+    for md in chapter_sources(root):
+        nb = root / "chapters" / f"{md.stem}.ipynb"
+        if not nb.is_file():
+            raise PublishError(f"{nb} is missing: run `make chapters`")
+        shutil.copy2(nb, site / "chapters" / nb.name)
+    # Binder has no GPU: PyTorch's CPU wheels, a tenth of the size of the CUDA ones
+    (site / "requirements.txt").write_text(
+        f"--extra-index-url https://download.pytorch.org/whl/cpu\n./{wheel.name}\n")
+    (site / ".nojekyll").write_text("")
+    files = [p for p in site.rglob("*") if p.is_file()]
+    return {"files": len(files), "bytes": sum(p.stat().st_size for p in files),
+            "wheel": wheel.name, "wheel_bytes": wheel.stat().st_size}

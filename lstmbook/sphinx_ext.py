@@ -1,0 +1,26 @@
+"""A Sphinx extension for the book (``extra_extensions`` in ``_config.yml``): every script is
+included once per page. sphinx-thebe registers its configuration script each time Sphinx
+reads the sources, and the second copy stops with "Identifier 'THEBE_JS_URL' has already
+been declared" in the browser's console."""
+from __future__ import annotations
+
+
+def _dedupe_scripts(app, pagename, templatename, context, doctree):
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, kept = set(), []
+    for js in scripts:
+        # an inline script's filename is None or "", as it was added
+        key = (getattr(js, "filename", str(js)) or "",
+               tuple(sorted((getattr(js, "attributes", None) or {}).items())))
+        if key not in seen:
+            seen.add(key)
+            kept.append(js)
+    scripts[:] = kept  # in place: handlers after this one (MathJax's) add to the same list
+
+
+def setup(app):
+    # early: Sphinx stops calling html-page-context handlers at the first that returns a value
+    app.connect("html-page-context", _dedupe_scripts, priority=400)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}

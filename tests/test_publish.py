@@ -1,0 +1,193 @@
+"""The published course (``make book`` -> ``_build/html``): everything a student needs and
+nothing of the instructor's; the student package works in a fresh environment without the
+repository; ``lstmbook check`` passes a filled notebook and fails a blank one."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+import venv
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from lstmbook import build, check, publish
+from submissions import reference_cells
+
+ROOT = Path(__file__).resolve().parents[1]
+SLUGS = [p.stem for p in build.chapter_sources(ROOT)]
+#: Lines that a hidden test shares with the student package as plain Python and PyTorch API
+#: (a TorchDispatchMode's signature: timing.matmul_calls, which chapter 4 shows, has one too)
+BOILERPLATE = {"def __init__(self):", "super().__init__()", "with torch.no_grad():",
+               "def __torch_dispatch__(self, func, types, args=(), kwargs=None):"}
+INSTRUCTOR_MODULES = {"autograde.py", "bench.py", "build.py", "grading.py", "record.py",
+                      "runner.py", "sandbox.py", "publish.py"}
+
+
+@pytest.fixture(scope="module")
+def site(book) -> Path:
+    """The published course, as ``make book`` leaves it."""
+    return book
+
+
+def _wheel(site: Path) -> Path:
+    (wheel,) = site.glob("lstmbook-*.whl")
+    assert wheel.name == build.wheel_name()
+    return wheel
+
+
+def test_published_course_holds_what_a_student_needs(site):
+    assert (site / "index.html").is_file() and (site / ".nojekyll").is_file()
+    for slug in SLUGS:
+        assert (site / "chapters" / f"{slug}.html").is_file()
+        nb = nbformat.read(site / "chapters" / f"{slug}.ipynb", as_version=4)  # for the launch buttons
+        assert nb.metadata["lstmbook"]["chapter"] == slug
+    assert (site / "requirements.txt").read_text().splitlines()[-1] == f"./{_wheel(site).name}"
+
+
+def test_student_package_holds_no_instructor_code_and_no_answer(site):
+    with zipfile.ZipFile(_wheel(site)) as zf:
+        names = zf.namelist()
+        modules = {Path(n).name for n in names if n.startswith("lstmbook/")}
+        assert modules == set(publish.STUDENT_FILES)
+        assert not modules & INSTRUCTOR_MODULES
+        text = "\n".join(zf.read(n).decode("utf-8", "replace") for n in names)
+    assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
+    for slug in SLUGS:
+        for line in set(build.secret_lines(ROOT / "solutions" / f"{slug}.md")) - BOILERPLATE:
+            assert line not in text, (slug, line)
+
+
+def test_no_instructor_file_is_published(site):
+    published = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
+    assert not [p for p in published if p.startswith(("solutions/", "autograder/", "tests/", "_sources/solutions"))]
+    assert not [p for p in published if Path(p).name in INSTRUCTOR_MODULES | {"gradebook.db", "nbgrader_config.py"}]
+
+
+def test_student_dependencies_are_the_packages_dependencies(root):
+    """The student package asks for nothing the course is not tested with."""
+    with open(root / "pyproject.toml", "rb") as fh:
+        deps = tomllib.load(fh)["project"]["dependencies"]
+    assert set(publish.STUDENT_DEPENDENCIES) <= set(deps)
+    for banned in ("nbgrader", "jupyter-book", "bubblewrap", "dask", "distributed"):
+        assert not [d for d in publish.STUDENT_DEPENDENCIES if d.startswith(banned)]
+
+
+def test_every_chapter_starts_with_the_locked_setup_cell(root):
+    url = build.course_url(root) + build.wheel_name()
+    for slug in SLUGS:
+        nb = nbformat.read(root / "chapters" / f"{slug}.ipynb", as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        first = code[0]
+        assert first.metadata["nbgrader"]["grade_id"] == build.SETUP_ID and first.metadata["nbgrader"]["locked"]
+        assert first.source == build.setup_cell(root).source, f"{slug}: run `make chapters` after changing _config.yml"
+        assert f'%pip install --quiet "lstmbook @ {url}"' in first.source
+        printed = "".join(o.get("text", "") for o in first.outputs)
+        assert re.fullmatch(r"lstmbook \S+ \| profile book \| device cpu \(\d+ threads?\)\n", printed), printed
+
+
+def test_course_url_follows_the_one_setting(tmp_path):
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://github.com/Some-Org/lstm-course\n")
+    assert build.course_url(tmp_path) == "https://some-org.github.io/lstm-course/"
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://github.com/a/b\nhtml:\n  baseurl: https://x.edu/lstm\n")
+    assert build.course_url(tmp_path) == "https://x.edu/lstm/"
+    (tmp_path / "_config.yml").write_text("title: x\n")
+    with pytest.raises(build.BuildError, match="repository.url"):
+        build.course_url(tmp_path)
+
+
+def test_check_recomputes_nbgrader_checksums(root):
+    from nbgrader.utils import compute_checksum
+
+    nb = nbformat.read(root / "chapters" / "02_numpy_lstm.ipynb", as_version=4)
+    cells = [c for c in nb.cells if "nbgrader" in c.metadata and "grade_id" in c.metadata["nbgrader"]]
+    assert len(cells) > 5
+    for cell in cells:
+        assert check.nbgrader_checksum(cell) == compute_checksum(cell)
+
+
+def test_check_warns_about_a_renamed_file_and_an_edited_locked_cell(root, tmp_path):
+    nb = nbformat.read(root / "chapters" / "02_numpy_lstm.ipynb", as_version=4)
+    test_cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
+    test_cell.source = "pass  # the test, removed by a student"
+    path = tmp_path / "02_numpy_lstm (1).ipynb"
+    nbformat.write(nb, path)
+    _, warnings = check.static_warnings(nbformat.read(path, as_version=4), path)
+    assert any("hand it in as '02_numpy_lstm.ipynb'" in w for w in warnings), warnings
+    assert any(test_cell.metadata["nbgrader"]["grade_id"] in w and "locked" in w for w in warnings), warnings
+    untouched = nbformat.read(root / "chapters" / "02_numpy_lstm.ipynb", as_version=4)
+    good = tmp_path / "02_numpy_lstm.ipynb"
+    nbformat.write(untouched, good)
+    _, warnings = check.static_warnings(untouched, good)
+    assert not [w for w in warnings if "locked" in w or "hand it in" in w], warnings
+
+
+def test_check_refuses_what_is_not_a_notebook(tmp_path):
+    bad = tmp_path / "02_numpy_lstm.ipynb"
+    bad.write_text("{ not json")
+    proc = subprocess.run([sys.executable, "-m", "lstmbook.cli", "check", str(bad)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "not a readable Jupyter notebook" in proc.stderr and str(bad) in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def student_env(site, tmp_path_factory) -> Path:
+    """A fresh virtual environment with only the published wheel (and its dependencies)."""
+    env_dir = tmp_path_factory.mktemp("student") / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    py = env_dir / "bin" / "python"
+    env = dict(os.environ, PIP_CONSTRAINT=str(ROOT / "constraints.txt"), PIP_DISABLE_PIP_VERSION_CHECK="1")
+    proc = subprocess.run([str(py), "-m", "pip", "install", "--quiet", str(_wheel(site))],
+                          env=env, capture_output=True, text=True, cwd=env_dir.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return env_dir
+
+
+def _student_run(env_dir: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "LSTMBOOK_"))}
+    env.update(PATH=f"{env_dir / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+               LSTMBOOK_DATA_DIR=str(cwd / "data"), HOME=str(cwd))
+    if os.environ.get("LSTMBOOK_DATA_MIRROR"):
+        env["LSTMBOOK_DATA_MIRROR"] = os.environ["LSTMBOOK_DATA_MIRROR"]
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200)
+
+
+def test_student_package_installs_alone(student_env, tmp_path):
+    code = ("import importlib.util, lstmbook, lstmbook.data as d; print(lstmbook.__file__); "
+            "print(d.manifest_path().is_file()); print(importlib.util.find_spec('lstmbook.grading'))")
+    proc = _student_run(student_env, [str(student_env / "bin" / "python"), "-c", code], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    where, manifest, grading = proc.stdout.split()
+    assert where.startswith(str(student_env)) and manifest == "True" and grading == "None"
+    proc = _student_run(student_env, [str(student_env / "bin" / "lstmbook"), "--help"], tmp_path)
+    assert "{check,data}" in proc.stdout, proc.stdout  # the student's commands, no instructor's
+
+
+@pytest.mark.parametrize("filled", [True, False], ids=["reference", "blank"])
+def test_downloaded_chapter_runs_and_checks_in_the_student_environment(site, student_env, tmp_path, filled):
+    """Chapter 2 as downloaded from the book, in the quick profile, with only the wheel."""
+    slug = "02_numpy_lstm"
+    nb = nbformat.read(site / "_sources" / "chapters" / f"{slug}.ipynb", as_version=4)
+    if filled:
+        answers = reference_cells(slug)
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("solution") and cell.cell_type == "code":
+                cell.source = answers[meta["grade_id"]]
+    nbformat.write(nb, tmp_path / f"{slug}.ipynb")
+    proc = _student_run(student_env, [str(student_env / "bin" / "lstmbook"), "check", f"{slug}.ipynb"], tmp_path)
+    out = proc.stdout + proc.stderr
+    tests = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
+    if filled:
+        assert proc.returncode == 0, out
+        assert all(f"PASS  {gid}" in out for gid in tests), out
+        assert "All visible tests pass" in out
+    else:
+        assert proc.returncode == 1, out
+        assert all(f"FAIL  {gid}" in out for gid in tests), out
+        assert "visible tests: 0 of" in out
