@@ -85,7 +85,8 @@ class _Visit:
 def test_page_loads_offline_without_errors(browser, server, page):
     visit = _Visit(browser, server + page)
     try:
-        assert visit.page.locator("article h1").count() >= 1, f"{page}: no title"
+        # waits: index.html only redirects (meta refresh) to the root page of _toc.yml
+        visit.page.locator("article h1").first.wait_for(timeout=15_000)
         assert visit.problems() == [], page
     finally:
         visit.page.close()
@@ -93,7 +94,8 @@ def test_page_loads_offline_without_errors(browser, server, page):
 
 def test_math_is_typeset_by_the_book_s_own_mathjax(browser, server, book):
     pages = [p for p in _chapter_pages() if 'class="math' in (book / p).read_text(encoding="utf-8")]
-    assert len(pages) >= 2, "the chapters should hold equations"
+    assert {"chapters/01_gradients.html", "chapters/02_numpy_lstm.html"} <= set(pages), \
+        f"chapters 1 and 2 should hold equations (pages with math: {pages})"
     for page in pages:
         visit = _Visit(browser, server + page)
         try:
