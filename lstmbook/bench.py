@@ -23,13 +23,16 @@ SIZES = {"full": dict(N=64, T=32, D=256, H=512), "quick": dict(N=4, T=5, D=8, H=
 def load_definitions(slug: str) -> dict:
     """The namespace made by the imports and the top-level ``def``/``class`` statements of
     every code cell of ``solutions/<slug>.md``."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
     nb = build.source_notebook(build.repo_root() / "solutions" / f"{slug}.md")
     keep = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef)
     ns: dict = {"__name__": f"lstmbook_bench_{slug}"}
+    ipython = TransformerManager()  # cells are IPython: the setup cell holds a %pip magic
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        tree = ast.parse(cell.source)
+        tree = ast.parse(ipython.transform_cell(cell.source))
         body = [node for node in tree.body if isinstance(node, keep)]
         if body:
             exec(compile(ast.Module(body=body, type_ignores=[]), f"solutions/{slug}.md", "exec"), ns)

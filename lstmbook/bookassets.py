@@ -37,7 +37,8 @@ def mathjax(cache: Path) -> Path:
     """The ``es5`` folder of MathJax ``MATHJAX_VERSION`` under ``cache``, fetched once with npm
     and checked against the registry's checksum."""
     target = cache / f"mathjax-{MATHJAX_VERSION}"
-    if (target / "tex-chtml.js").is_file() and (target / "VERSION").read_text().strip() == MATHJAX_VERSION:
+    version = target / "VERSION"  # written last: a half-made copy has none
+    if version.is_file() and version.read_text().strip() == MATHJAX_VERSION and (target / "tex-chtml.js").is_file():
         return target
     npm = shutil.which("npm")
     if npm is None:

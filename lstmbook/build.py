@@ -96,8 +96,12 @@ def course_url(root: Path | None = None) -> str:
     found = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?", repo)
     if not found:
         raise BuildError(f"{root / '_config.yml'}: set repository.url to the course's GitHub "
-                         f"repository, or html.baseurl to where the course is published (got {repo!r})")
-    return f"https://{found.group(1).lower()}.github.io/{found.group(2)}/"
+                         f"repository as https://github.com/OWNER/NAME, or html.baseurl to where "
+                         f"the course is published (got {repo!r})")
+    owner, name = found.group(1).lower(), found.group(2)
+    if name.lower() == f"{owner}.github.io":  # a user or organisation site
+        return f"https://{owner}.github.io/"
+    return f"https://{owner}.github.io/{name}/"
 
 
 def wheel_name() -> str:
@@ -230,13 +234,14 @@ def release(nb: nbformat.NotebookNode, slug: str) -> nbformat.NotebookNode:
     for cell in student.cells:
         if cell.cell_type == "code":  # rich (used by fastNLP) leaves empty displays behind
             cell.outputs = [o for o in cell.outputs if not _empty_display(o)]
-            merged = []  # consecutive writes to one stream become one output
-            for o in cell.outputs:
-                if (o.get("output_type") == "stream" and merged
-                        and merged[-1].get("output_type") == "stream" and merged[-1].name == o.name):
-                    merged[-1].text += o.text
+            merged, first = [], {}  # every write to a stream joins its first output (as the
+            for o in cell.outputs:  # book's nb_merge_streams does), so a bar stays whole
+                if o.get("output_type") == "stream" and o.name in first:
+                    first[o.name].text += o.text
                 else:
                     merged.append(o)
+                    if o.get("output_type") == "stream":
+                        first[o.name] = o
             for o in merged:  # a progress bar keeps its last state only
                 if o.get("output_type") == "stream":
                     o.text = last_state(o.text)

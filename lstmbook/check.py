@@ -14,13 +14,18 @@ way nbgrader computes them.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 STUB = "YOUR CODE HERE"
+#: Set in the kernel that ``check`` runs, so that a notebook cell calling ``lstmbook check``
+#: on its own notebook does not start it again, and again.
+NESTED = "LSTMBOOK_CHECKING"
 ANSWER_STUB = "YOUR ANSWER HERE"
 
 
@@ -47,6 +52,7 @@ class Report:
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # errors outside test cells
     seconds: float = 0.0
+    notebook: object = None  # the executed notebook
 
     @property
     def ok(self) -> bool:
@@ -133,7 +139,16 @@ def check(path: Path, timeout: int = 600, profile: str = "quick") -> Report:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    env = {"LSTMBOOK_PROFILE": profile, "MPLBACKEND": "Agg"}
+    # the kernel runs this Python (the one lstmbook is installed in), whatever "python3"
+    # kernel spec the student's own Jupyter folders hold: ours comes first on JUPYTER_PATH
+    specs = tempfile.TemporaryDirectory(prefix="lstmbook-check-")
+    spec = Path(specs.name, "kernels", "python3")
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (lstmbook check)", "language": "python"}))
+    env = {"LSTMBOOK_PROFILE": profile, "MPLBACKEND": "Agg", NESTED: "1",
+           "JUPYTER_PATH": os.pathsep.join(p for p in (specs.name, os.environ.get("JUPYTER_PATH")) if p)}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     start = time.perf_counter()
@@ -150,14 +165,18 @@ def check(path: Path, timeout: int = 600, profile: str = "quick") -> Report:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+        specs.cleanup()
     report.seconds = time.perf_counter() - start
+    report.notebook = nb
     for index, cell in enumerate(nb.cells, start=1):
         meta = cell.metadata.get("nbgrader") or {}
         message = _error_message(cell.get("outputs", [])) if cell.cell_type == "code" else None
         if meta.get("grade") and cell.cell_type == "code":
             ran = cell.get("execution_count") is not None
-            passed = ran and message is None
-            why = message or ("" if ran else "did not run (an earlier cell stopped the kernel)")
+            edited = "checksum" in meta and nbgrader_checksum(cell) != meta["checksum"]
+            passed = ran and message is None and not edited
+            why = ("this locked test was edited; the grader runs the original, so undo your edit"
+                   if edited else message or ("" if ran else "did not run (an earlier cell stopped the kernel)"))
             report.items.append(Item(meta["grade_id"], "test", float(meta.get("points", 0)), passed, why))
         elif meta.get("grade") and cell.cell_type == "markdown":
             report.items.append(Item(meta["grade_id"], "written", float(meta.get("points", 0))))
@@ -191,6 +210,9 @@ def format_report(report: Report) -> str:
 
 def main(paths: list[str], timeout: int = 600) -> int:
     """Check each notebook; 0 when all pass, 1 when a test fails, 2 when one cannot be checked."""
+    if os.environ.get(NESTED):
+        print("lstmbook check: skipped, already inside a check (a cell of the notebook runs it)")
+        return 0
     status = 0
     for p in paths:
         try:

@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import REPO_ROOT, data_dir
+from .config import data_dir
 
 PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
 

@@ -18,6 +18,7 @@ tests and the tests of this repository are never copied; ``tests/test_publish.py
 """
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -30,10 +31,13 @@ from . import __version__
 #: What the student package holds, from this package.
 STUDENT_FILES = ("__init__.py", "config.py", "data.py", "device.py", "formulas.py", "gradcheck.py",
                  "timing.py", "bars.py", "check.py", "cli.py", "manifest.json")
-#: Its dependencies: what the chapters import, and what ``lstmbook check`` runs notebooks with.
+#: Its dependencies: what the chapters import, and what ``lstmbook check`` runs notebooks with
+#: (the Jupyter ones without a lower bound: the setup cell must not upgrade the ipykernel that
+#: runs it, e.g. Colab's).
 STUDENT_DEPENDENCIES = ("numpy>=1.24", "torch>=2.2", "matplotlib>=3.7", "tqdm>=4.60", "fastnlp==1.0.1",
-                        "setuptools<81", "opencc>=1.1.6", "nbformat>=5.9", "nbclient>=0.9",
-                        "ipykernel>=6.25")
+                        "setuptools<81", "opencc>=1.1.6", "nbformat", "nbclient", "ipykernel")
+#: A fixed timestamp for the files in the wheel, so that an unchanged package gives the same bytes.
+SOURCE_DATE_EPOCH = "1767225600"  # 2026-01-01
 
 _PYPROJECT = """\
 [build-system]
@@ -46,7 +50,7 @@ version = "{version}"
 description = "The student package of the course How LSTMs really work"
 readme = "README.md"
 license = {{ text = "MIT" }}
-requires-python = ">=3.10"
+requires-python = ">=3.11"
 dependencies = [{dependencies}]
 
 [project.scripts]
@@ -87,15 +91,19 @@ def build_wheel(out_dir: Path) -> Path:
         deps = ", ".join(f'"{d}"' for d in STUDENT_DEPENDENCIES)
         (stage / "pyproject.toml").write_text(_PYPROJECT.format(version=__version__, dependencies=deps))
         (stage / "README.md").write_text(_README)
+        for path in stage.rglob("*"):
+            os.utime(path, (int(SOURCE_DATE_EPOCH), int(SOURCE_DATE_EPOCH)))
         cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
                "--wheel-dir", str(stage / "dist"), str(stage)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True,
+                              env=dict(os.environ, SOURCE_DATE_EPOCH=SOURCE_DATE_EPOCH))
         built = stage / "dist" / wheel_name()
         if proc.returncode != 0 or not built.is_file():
             raise PublishError(f"building the student wheel failed:\n{proc.stdout}{proc.stderr}")
         target = out_dir / built.name
         shutil.copy2(built, target)
-    members = {Path(n).name for n in zipfile.ZipFile(target).namelist() if n.startswith("lstmbook/")}
+    with zipfile.ZipFile(target) as zf:
+        members = {Path(n).name for n in zf.namelist() if n.startswith("lstmbook/")}
     if members != set(STUDENT_FILES):
         raise PublishError(f"{target}: expected exactly {sorted(STUDENT_FILES)}, found {sorted(members)}")
     return target
@@ -104,7 +112,7 @@ def build_wheel(out_dir: Path) -> Path:
 def publish(site: Path, root: Path) -> dict:
     """Make the built book at ``site`` the published course (see the module's docstring);
     returns what it holds: files, bytes, and the wheel's size."""
-    from .build import chapter_sources
+    import yaml
 
     if not (site / "index.html").is_file():
         raise PublishError(f"{site}: no built book here (index.html missing); run `make book`")
@@ -112,8 +120,12 @@ def publish(site: Path, root: Path) -> dict:
         old.unlink()
     wheel = build_wheel(site)
     (site / "chapters").mkdir(exist_ok=True)
-    for md in chapter_sources(root):
-        nb = root / "chapters" / f"{md.stem}.ipynb"
+    for old in (site / "chapters").glob("*.ipynb"):
+        old.unlink()
+    with open(root / "_toc.yml", encoding="utf-8") as fh:
+        toc = yaml.safe_load(fh)
+    for entry in toc.get("chapters", []):
+        nb = root / f"{entry['file']}.ipynb"
         if not nb.is_file():
             raise PublishError(f"{nb} is missing: run `make chapters`")
         shutil.copy2(nb, site / "chapters" / nb.name)

@@ -21,6 +21,6 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
-    # early: Sphinx stops calling html-page-context handlers at the first that returns a value
+    # before MathJax's handler (500), which adds its script to the same list afterwards
     app.connect("html-page-context", _dedupe_scripts, priority=400)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -36,19 +36,18 @@ def time_calls(fns: dict, min_run_time: float = 1.0, rounds: int = 1,
     best: dict[str, Timing] = {}
     if show_progress is None:
         show_progress = len(fns) * rounds * min_run_time >= 5
-    bar = progress(total=len(fns) * (rounds + 1), desc="timing", unit="run", disable=not show_progress)
-    for fn in fns.values():  # warm-up (first-call allocations, lazy initialisation, compilation)
-        fn()
-        bar.update(1)
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            m = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(
-                min_run_time=min_run_time)
-            t = Timing(name, m.median, m.iqr, len(m.times))
-            if name not in best or t.median < best[name].median:
-                best[name] = t
+    with progress(total=len(fns) * (rounds + 1), desc="timing", unit="run", disable=not show_progress) as bar:
+        for fn in fns.values():  # warm-up (first-call allocations, lazy initialisation, compilation)
+            fn()
             bar.update(1)
-    bar.close()
+        for _ in range(rounds):
+            for name, fn in fns.items():
+                m = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(
+                    min_run_time=min_run_time)
+                t = Timing(name, m.median, m.iqr, len(m.times))
+                if name not in best or t.median < best[name].median:
+                    best[name] = t
+                bar.update(1)
     return best
 
 

@@ -87,6 +87,7 @@ def test_page_loads_offline_without_errors(browser, server, page):
     try:
         # waits: index.html only redirects (meta refresh) to the root page of _toc.yml
         visit.page.locator("article h1").first.wait_for(timeout=15_000)
+        visit.page.wait_for_load_state("networkidle")  # the page redirected to, fully loaded
         assert visit.problems() == [], page
     finally:
         visit.page.close()

@@ -31,13 +31,20 @@ def test_committed_chapters_have_their_plots(root, slug):
     assert pngs, f"chapters/{slug}.ipynb lost its plots: run `make chapters CHAPTER={slug}`"
 
 
-def test_cell_ids_are_stable(root):
+def test_cell_ids_are_stable(root, tmp_path):
     md = root / "solutions" / "02_numpy_lstm.md"
     first, second = build.source_notebook(md), build.source_notebook(md)
     ids = [c.id for c in first.cells]
     assert ids == [c.id for c in second.cells] and len(set(ids)) == len(ids)
     committed = nbformat.read(root / "chapters" / "02_numpy_lstm.ipynb", as_version=4)
     assert [c.id for c in committed.cells] == ids
+    edited = md.read_text(encoding="utf-8").replace("## The forward pass of one step",
+                                                    "## The forward pass of a single step", 1)
+    assert edited != md.read_text(encoding="utf-8")
+    copy = tmp_path / md.name
+    copy.write_text(edited, encoding="utf-8")
+    changed = [a for a, b in zip(ids, (c.id for c in build.source_notebook(copy).cells)) if a != b]
+    assert len(changed) == 1, changed  # only the edited cell gets a new id
 
 
 def test_a_progress_bar_keeps_its_last_state(capsys):

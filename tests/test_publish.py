@@ -49,6 +49,11 @@ def test_published_course_holds_what_a_student_needs(site):
     assert (site / "requirements.txt").read_text().splitlines()[-1] == f"./{_wheel(site).name}"
 
 
+def test_the_wheel_is_reproducible(tmp_path):
+    first = publish.build_wheel(tmp_path / "a").read_bytes()
+    assert publish.build_wheel(tmp_path / "b").read_bytes() == first
+
+
 def test_student_package_holds_no_instructor_code_and_no_answer(site):
     with zipfile.ZipFile(_wheel(site)) as zf:
         names = zf.namelist()
@@ -72,7 +77,12 @@ def test_student_dependencies_are_the_packages_dependencies(root):
     """The student package asks for nothing the course is not tested with."""
     with open(root / "pyproject.toml", "rb") as fh:
         deps = tomllib.load(fh)["project"]["dependencies"]
-    assert set(publish.STUDENT_DEPENDENCIES) <= set(deps)
+    def name(req):
+        return re.split(r"[<>=!~ ]", req, maxsplit=1)[0].lower()
+
+    assert {name(d) for d in publish.STUDENT_DEPENDENCIES} <= {name(d) for d in deps}
+    assert not [d for d in publish.STUDENT_DEPENDENCIES if name(d) in {"ipykernel", "nbclient", "nbformat"}
+                and d != name(d)], "no lower bound on the kernel's packages (Colab's are older)"
     for banned in ("nbgrader", "jupyter-book", "bubblewrap", "dask", "distributed"):
         assert not [d for d in publish.STUDENT_DEPENDENCIES if d.startswith(banned)]
 
@@ -191,3 +201,49 @@ def test_downloaded_chapter_runs_and_checks_in_the_student_environment(site, stu
         assert proc.returncode == 1, out
         assert all(f"FAIL  {gid}" in out for gid in tests), out
         assert "visible tests: 0 of" in out
+
+
+def test_check_fails_an_edited_test_and_does_not_start_itself_again(root, tmp_path, monkeypatch, capsys):
+    """Replacing a locked test with `pass` fails that test (the grader runs the original); a
+    cell of the notebook that runs `lstmbook check` on it is skipped inside the check."""
+    slug = "01_gradients"
+    nb = nbformat.read(root / "chapters" / f"{slug}.ipynb", as_version=4)
+    answers = reference_cells(slug)
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            cell.source = answers[meta["grade_id"]]
+    tests = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
+    tests[0].source = "pass"
+    nb.cells.append(nbformat.v4.new_code_cell(f"!{sys.executable} -m lstmbook.cli check {slug}.ipynb"))
+    nbformat.write(nb, tmp_path / f"{slug}.ipynb")
+    monkeypatch.delenv(check.NESTED, raising=False)
+    report = check.check(tmp_path / f"{slug}.ipynb")
+    verdicts = {i.grade_id: i for i in report.items if i.kind == "test"}
+    edited = verdicts[tests[0].metadata["nbgrader"]["grade_id"]]
+    assert not edited.passed and "locked test was edited" in edited.message
+    assert all(i.passed for gid, i in verdicts.items() if gid != edited.grade_id)
+    assert not report.ok
+    printed = "".join(o.get("text", "") for o in report.notebook.cells[-1].outputs)
+    assert "skipped, already inside a check" in printed, printed
+    monkeypatch.setenv(check.NESTED, "1")
+    assert check.main([str(tmp_path / f"{slug}.ipynb")]) == 0
+    assert "skipped, already inside a check" in capsys.readouterr().out
+
+
+def test_check_runs_its_own_python_whatever_kernel_the_student_installed(root, tmp_path, monkeypatch):
+    """A broken "python3" kernel spec in the student's own Jupyter folder is not used."""
+    broken = tmp_path / "jupyter-data" / "kernels" / "python3"
+    broken.mkdir(parents=True)
+    (broken / "kernel.json").write_text('{"argv": ["/bin/false", "{connection_file}"], '
+                                        '"display_name": "broken", "language": "python"}')
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))
+    monkeypatch.setenv("JUPYTER_PREFER_ENV_PATH", "0")  # as outside a virtual environment
+    from jupyter_client.kernelspec import KernelSpecManager
+    assert KernelSpecManager().get_kernel_spec("python3").argv[0] == "/bin/false"  # the trap is set
+    monkeypatch.delenv(check.NESTED, raising=False)
+    nbformat.write(nbformat.read(root / "chapters" / "01_gradients.ipynb", as_version=4),
+                   tmp_path / "01_gradients.ipynb")
+    report = check.check(tmp_path / "01_gradients.ipynb")
+    assert not report.errors, report.errors
+    assert all("NotImplementedError" in i.message for i in report.items if i.kind == "test")
