@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 
-from .config import REPO_ROOT
+from .config import REPO_ROOT, environment
 
 MARKERS = {"solution", "test", "manual"}
 _DEF = re.compile(r"^(?:def|class)\s+([A-Za-z_]\w*)", re.M)
@@ -186,19 +186,10 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, profile: str = "book", timeout
 
     # the inline backend, whatever the caller's MPLBACKEND (the Makefile exports Agg for
     # the tools, and Agg in the kernel would drop every plot from the chapter)
-    env = {"LSTMBOOK_PROFILE": profile,
-           "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environment({"LSTMBOOK_PROFILE": profile,
+                      "MPLBACKEND": "module://matplotlib_inline.backend_inline"}):
         NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(cwd)}}).execute()
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return nb
 
 

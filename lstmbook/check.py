@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .config import environment
+
 STUB = "YOUR CODE HERE"
 #: Set in the kernel that ``check`` runs, so that a notebook cell calling ``lstmbook check``
 #: on its own notebook does not start it again, and again.
@@ -149,22 +151,15 @@ def check(path: Path, timeout: int = 600, profile: str = "quick") -> Report:
         "display_name": "Python 3 (lstmbook check)", "language": "python"}))
     env = {"LSTMBOOK_PROFILE": profile, "MPLBACKEND": "Agg", NESTED: "1",
            "JUPYTER_PATH": os.pathsep.join(p for p in (specs.name, os.environ.get("JUPYTER_PATH")) if p)}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
     start = time.perf_counter()
     try:
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                                interrupt_on_timeout=True,
-                                resources={"metadata": {"path": str(path.parent.resolve())}})
-        client.execute()
+        with environment(env):
+            NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                           interrupt_on_timeout=True,
+                           resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
     except Exception as exc:  # the kernel died or could not start
         report.errors.append(f"the notebook could not run to the end: {type(exc).__name__}: {exc}")
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         specs.cleanup()
     report.seconds = time.perf_counter() - start
     report.notebook = nb

@@ -1,6 +1,7 @@
 """Run profiles and paths shared by the chapters, the pipeline and the autograder."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -28,6 +29,22 @@ def by_profile(quick, book, full=None):
     Example: ``epochs = by_profile(quick=1, book=20, full=50)``.
     """
     return {"quick": quick, "book": book, "full": book if full is None else full}[profile()]
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]):
+    """Set the environment variables of ``values`` for the ``with`` block (a kernel started
+    inside inherits them), then restore each to what it was."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def data_dir() -> Path:
