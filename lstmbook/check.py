@@ -121,12 +121,17 @@ def static_warnings(nb, path: Path) -> tuple[str | None, list[str]]:
     return chapter, warnings
 
 
+def first_error(outputs) -> dict | None:
+    """The first error output among a cell's ``outputs`` (``ename``, ``evalue``), or None."""
+    return next((out for out in outputs if out.get("output_type") == "error"), None)
+
+
 def _error_message(outputs) -> str | None:
-    for out in outputs:
-        if out.get("output_type") == "error":
-            value = str(out.get("evalue", "")).strip().splitlines()
-            return f"{out.get('ename', 'Error')}: {value[0] if value else ''}".rstrip(": ")
-    return None
+    out = first_error(outputs)
+    if out is None:
+        return None
+    value = str(out.get("evalue", "")).strip().splitlines()
+    return f"{out.get('ename', 'Error')}: {value[0] if value else ''}".rstrip(": ")
 
 
 def check(path: Path, timeout: int = 600, profile: str = "quick") -> Report:

@@ -37,6 +37,7 @@ from pathlib import Path
 import nbformat
 
 from . import autograde, build
+from .check import first_error
 
 SKIP_DIRS = {".ipynb_checkpoints", "__MACOSX", ".git"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
@@ -567,10 +568,9 @@ def _visible_errors(executed, src) -> dict[str, str]:
     out = {}
     for cell in executed.cells:
         gid = autograde._meta(cell).get("grade_id")
-        if cell.cell_type == "code" and gid in ids:
-            for o in cell.get("outputs", []):
-                if o.get("output_type") == "error":
-                    out[gid] = f"{o.get('ename', '')}: {o.get('evalue', '')}"[:500]
+        error = first_error(cell.get("outputs", [])) if cell.cell_type == "code" and gid in ids else None
+        if error:
+            out[gid] = f"{error.get('ename', '')}: {error.get('evalue', '')}"[:500]
     return out
 
 

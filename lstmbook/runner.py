@@ -28,10 +28,10 @@ MAX_RECORD_BYTES = 8_000_000  # per test
 
 
 def _error_of(cell) -> str:
-    for out in cell.get("outputs", []):
-        if out.get("output_type") == "error":
-            return f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"[:500]
-    return ""
+    from lstmbook.check import first_error
+
+    out = first_error(cell.get("outputs", []))
+    return f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"[:500] if out else ""
 
 
 def main(argv: list[str]) -> int:

@@ -31,6 +31,17 @@ def reference_cells(slug: str) -> dict[str, str]:
     return cells
 
 
+def fill(nb: nbformat.NotebookNode, slug: str, code: dict[str, str] | None = None) -> nbformat.NotebookNode:
+    """Put ``code`` (grade_id -> source; default: the reference solutions) into the exercise
+    cells of ``nb``, in place; returns ``nb``."""
+    code = reference_cells(slug) if code is None else code
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in code and cell.metadata["nbgrader"].get("solution"):
+            cell.source = code[gid]
+    return nb
+
+
 def submission(slug: str, replace: dict[str, str] | None = None,
                reference: bool = True) -> nbformat.NotebookNode:
     """The student notebook with every exercise filled with the reference solution
@@ -42,11 +53,7 @@ def submission(slug: str, replace: dict[str, str] | None = None,
     unknown = set(replace or {}) - set(solutions)
     if unknown:
         raise KeyError(f"{slug} has no solution cells {sorted(unknown)}")
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in code and cell.metadata["nbgrader"].get("solution"):
-            cell.source = code[gid]
-    return nb
+    return fill(nb, slug, code)
 
 
 def with_function(slug: str, grade_id: str, old: str, new: str) -> str:

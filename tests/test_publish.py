@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from lstmbook import build, check, publish
-from submissions import reference_cells
+from submissions import fill, reference_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 SLUGS = [p.stem for p in build.chapter_sources(ROOT)]
@@ -32,6 +32,12 @@ INSTRUCTOR_MODULES = {"autograde.py", "bench.py", "build.py", "grading.py", "rec
 def site(book) -> Path:
     """The published course, as ``make book`` leaves it."""
     return book
+
+
+def _code_exercises(nb) -> set[str]:
+    """The grade_ids of the code exercises (written answers stay as the student left them)."""
+    return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution")}
 
 
 def _wheel(site: Path) -> Path:
@@ -183,11 +189,7 @@ def test_downloaded_chapter_runs_and_checks_in_the_student_environment(site, stu
     slug = "02_numpy_lstm"
     nb = nbformat.read(site / "_sources" / "chapters" / f"{slug}.ipynb", as_version=4)
     if filled:
-        answers = reference_cells(slug)
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("solution") and cell.cell_type == "code":
-                cell.source = answers[meta["grade_id"]]
+        fill(nb, slug, {k: v for k, v in reference_cells(slug).items() if k in _code_exercises(nb)})
     nbformat.write(nb, tmp_path / f"{slug}.ipynb")
     proc = _student_run(student_env, [str(student_env / "bin" / "lstmbook"), "check", f"{slug}.ipynb"], tmp_path)
     out = proc.stdout + proc.stderr
@@ -208,11 +210,7 @@ def test_check_fails_an_edited_test_and_does_not_start_itself_again(root, tmp_pa
     cell of the notebook that runs `lstmbook check` on it is skipped inside the check."""
     slug = "01_gradients"
     nb = nbformat.read(root / "chapters" / f"{slug}.ipynb", as_version=4)
-    answers = reference_cells(slug)
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            cell.source = answers[meta["grade_id"]]
+    fill(nb, slug, {k: v for k, v in reference_cells(slug).items() if k in _code_exercises(nb)})
     tests = [c for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
     tests[0].source = "pass"
     nb.cells.append(nbformat.v4.new_code_cell(f"!{sys.executable} -m lstmbook.cli check {slug}.ipynb"))
