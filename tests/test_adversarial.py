@@ -140,6 +140,21 @@ def _hide(result):
     result.error_in_exec = None
 get_ipython().events.register("post_run_cell", _hide)
 """),
+    "ch5: nn.LSTM handed in as the stacked and the tied module": ("05_deep", """
+import torch.nn as nn
+StackedLSTM = nn.LSTM
+TiedLSTM = nn.LSTM
+"""),
+    "ch6: no-op optimizers on a random generator patched to zeros": ("06_optimizers", """
+import numpy as np
+class _Zeros:
+    def standard_normal(self, shape=None):
+        return np.zeros(shape)
+np.random.default_rng = lambda *a, **k: _Zeros()
+for _cls in (SGD, Adagrad, RMSprop, Adam, AdamW):
+    _cls.update = lambda self, p, g, state: None
+clip_grad_norm = lambda grads, max_norm: 0.0
+"""),
     "ch8: forged records": ("08_poetry", """
 import os, json
 _d = os.environ.get("LSTMBOOK_RECORD_DIR", "/tmp")
