@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 SLUGS = [p.stem for p in build.chapter_sources(ROOT)]
 #: Lines that a hidden test shares with the student package as plain Python and PyTorch API
 #: (a TorchDispatchMode's signature: timing.matmul_calls, which chapter 4 shows, has one too)
+# Lines that a solution shares with ordinary library code by coincidence, not answers.
 BOILERPLATE = {"def __init__(self):", "super().__init__()", "with torch.no_grad():",
-               "def __torch_dispatch__(self, func, types, args=(), kwargs=None):"}
+               "def __torch_dispatch__(self, func, types, args=(), kwargs=None):",
+               "return total", "rtol=1e-12, atol=1e-12)"}
 INSTRUCTOR_MODULES = {"autograde.py", "bench.py", "build.py", "grading.py", "record.py",
                       "runner.py", "sandbox.py", "publish.py"}
 
