@@ -260,7 +260,9 @@ def build_chapter(md_path: Path, out_dir: Path, run: bool = True, profile: str =
         # the hidden checks call record(), which the grader binds to each test; in the
         # reference run it only checks that every value can be recorded
         nb.cells.insert(0, nbformat.v4.new_code_cell("from lstmbook.record import record"))
-        execute(nb, cwd=out_dir, profile=profile)
+        # in a folder of its own: chapter 7 writes scripts and checkpoints next to itself
+        with tempfile.TemporaryDirectory(prefix=f"lstmbook-{slug}-") as work:
+            execute(nb, cwd=Path(work), profile=profile)
         del nb.cells[0]
     student = release(nb, slug)
     target = out_dir / f"{slug}.ipynb"
