@@ -1,4 +1,4 @@
-"""The autograder on chapters 1, 3, 4, 5, 6 and 8: the reference scores full marks (written answers left
+"""The autograder on chapters 1, 3, 4, 5, 6, 7 and 8: the reference scores full marks (written answers left
 for the instructor), the blank notebook zero, every planted bug loses points in the test
 that names it, and correct answers in another style keep full marks. One grading run."""
 import csv
@@ -12,11 +12,12 @@ import mutants_03
 import mutants_04
 import mutants_05
 import mutants_06
+import mutants_07
 import mutants_08
 from lstmbook import grading
 from submissions import chapter, submission
 
-CHAPTERS = {m.SLUG: m for m in (mutants_01, mutants_03, mutants_04, mutants_05, mutants_06, mutants_08)}
+CHAPTERS = {m.SLUG: m for m in (mutants_01, mutants_03, mutants_04, mutants_05, mutants_06, mutants_07, mutants_08)}
 
 
 def _bugs(m) -> dict:
