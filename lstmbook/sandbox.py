@@ -51,6 +51,7 @@ class Limits:
     nproc: int = 512  # processes and threads of the sandbox user
     file_size: int = 256 * 2 ** 20  # bytes per file written
     tmp_size: int = 1 * 2 ** 30  # bytes of the private /tmp
+    shm_size: int = 256 * 2 ** 20  # bytes of the private /dev/shm (DataLoader workers' queues)
     threads: int = 1  # BLAS / torch threads
 
 
@@ -131,6 +132,9 @@ def _bwrap_cmd(bwrap: str, limits: Limits, data_dir: str | None, manifest: str |
         runner_args = [str(result_fd)]
     cmd += ["--die-with-parent", "--new-session", "--clearenv",
             "--proc", "/proc", "--dev", "/dev",
+            # --dev makes /dev/shm root's; the sandbox user needs it for POSIX semaphores
+            # (multiprocessing locks, hence a DataLoader with workers)
+            "--perms", "1777", "--size", str(limits.shm_size), "--tmpfs", "/dev/shm",
             "--perms", "1777", "--size", str(limits.tmp_size), "--tmpfs", "/tmp",
             "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
             "--symlink", "usr/sbin", "/sbin"]

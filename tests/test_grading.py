@@ -191,3 +191,19 @@ def test_the_same_grading_on_a_dask_cluster(graded, tmp_path, reference_dir):
     for r in on_dask:
         local = results[r.student]
         assert (r.status, r.score, r.failed) == (local.status, local.score, local.failed)
+
+
+def test_dataloader_workers_run_in_the_sandbox():
+    """A DataLoader with worker processes takes POSIX semaphores in /dev/shm: the sandbox user
+    must be able to, or a correct answer that uses workers is graded as broken."""
+    from lstmbook import sandbox
+
+    code = ("import multiprocessing\nfrom torch.utils.data import DataLoader\n"
+            "lock_ok = multiprocessing.Lock().acquire()\n"
+            "total = sum(int(b.sum()) for b in DataLoader(list(range(10)), batch_size=3, num_workers=2))\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    r = sandbox.run_job({"notebook": nbformat.writes(nb), "sandbox": True,
+                         "checks": [["t", "record('lock', lock_ok, exact=True)\nrecord('total', total, exact=True)"]]})
+    assert r["ok"], (r["reason"], r["log"][-2000:])
+    assert r["result"]["check_errors"] == {"t": ""}, r["result"]["check_errors"]
+    assert '"total"' in r["result"]["records"]["t"] and "45" in r["result"]["records"]["t"]
