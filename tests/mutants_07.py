@@ -205,3 +205,10 @@ def load_checkpoint(path, model, optimizer, scaler=None, device="cpu"):
 ''',
     },
 }
+
+# The reference with DataLoader workers inside each DDP process: the sandbox must let them run.
+GOOD["reference with a DataLoader worker in each DDP process"] = {
+    "train_ddp": with_function(SLUG, "train_ddp",
+                               "loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler)",
+                               "loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=1)"),
+}
