@@ -22,7 +22,7 @@ os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.
 
 from lstmbook import autograde, build, sandbox  # noqa: E402
 from lstmbook import data as lbdata  # noqa: E402
-from submissions import chapter, submission  # noqa: E402
+from submissions import bug_cells, chapter, submission  # noqa: E402
 
 
 def main() -> int:
@@ -41,7 +41,7 @@ def main() -> int:
     bugs.update({name: spec[1] for name, spec in getattr(m, "EXTRA_BUGS", {}).items()})
     for name, test in bugs.items():
         if not args.only or name in args.only:
-            cases[f"bug: {name}"] = (submission(args.slug, m.bug_submission(name)), test)
+            cases[f"bug: {name}"] = (submission(args.slug, bug_cells(m, name)), test)
     for name, cells in getattr(m, "GOOD", {}).items():
         if not args.only or name in args.only:
             cases[f"good: {name}"] = (submission(args.slug, cells), None)

@@ -1,6 +1,5 @@
 """Chapter 1 submissions for the autograder tests: the usual slips in hand-derived LSTM
 gradients, each of which must lose points in the test that names it."""
-from submissions import planted
 
 SLUG = "01_gradients"
 
@@ -91,10 +90,6 @@ BUGS = {
         "test_embedding_backward",
     ),
 }
-
-
-def bug_submission(name: str) -> dict[str, str]:
-    return planted(SLUG, BUGS[name])
 
 
 # Correct answers written differently from the reference: they keep full marks.

@@ -1,6 +1,6 @@
 """Chapter 2 submissions for the autograder tests: realistic bugs that must lose points, and
 correct solutions written differently from the reference that must keep full marks."""
-from submissions import planted, with_function
+from submissions import with_function
 
 SLUG = "02_numpy_lstm"
 
@@ -76,10 +76,6 @@ BUGS = {
         "test_temporal_affine_backward",
     ),
 }
-
-
-def bug_submission(name: str) -> dict[str, str]:
-    return planted(SLUG, BUGS[name])
 
 
 # Correct, written with explicit loops instead of vectorised code.

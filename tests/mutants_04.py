@@ -1,5 +1,4 @@
 """Chapter 4 submissions for the autograder tests: "fast" LSTMs that are not, or not right."""
-from submissions import planted
 
 SLUG = "04_speed"
 
@@ -48,12 +47,6 @@ def lstm_fast(x, h0, c0, Wx, Wh, b):
 
 # a "fast" LSTM that still issues one matrix product per gate: correct numbers, wrong structure
 EXTRA_BUGS = {"a fast LSTM that still issues one matmul per gate": ({"lstm_fast": PER_GATE}, "test_lstm_fast_structure")}
-
-
-def bug_submission(name: str) -> dict[str, str]:
-    if name in EXTRA_BUGS:
-        return EXTRA_BUGS[name][0]
-    return planted(SLUG, BUGS[name])
 
 
 GOOD = {

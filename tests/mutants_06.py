@@ -1,6 +1,5 @@
 """Chapter 6 submissions for the autograder tests: the usual mistakes in writing optimizers,
 each of which must lose points in the test that names it."""
-from submissions import planted
 
 SLUG = "06_optimizers"
 
@@ -132,12 +131,6 @@ class AdamW(Adam):
         super().update(p, g, state)
 """
 EXTRA_BUGS = {"AdamW that decays twice (shrinks, then Adam adds the L2 term)": ({"AdamW": _ADAMW_TWICE}, "test_adamw")}
-
-
-def bug_submission(name: str) -> dict[str, str]:
-    if name in EXTRA_BUGS:
-        return EXTRA_BUGS[name][0]
-    return planted(SLUG, BUGS[name])
 
 
 # Correct answers written differently from the reference: they keep full marks.

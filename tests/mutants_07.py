@@ -1,7 +1,7 @@
 """Chapter 7 submissions for the autograder tests: the mistakes students make in gradient
 accumulation, data-parallel training and checkpoints, each of which must lose points in the
 test that names it."""
-from submissions import planted, with_function
+from submissions import with_function
 
 SLUG = "07_gpu"
 
@@ -121,12 +121,6 @@ EXTRA_BUGS = {
                                          ""),
     }, "test_checkpoint"),
 }
-
-
-def bug_submission(name: str) -> dict[str, str]:
-    if name in EXTRA_BUGS:
-        return EXTRA_BUGS[name][0]
-    return planted(SLUG, BUGS[name])
 
 
 # Correct answers written differently from the reference: they keep full marks.

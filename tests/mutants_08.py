@@ -1,6 +1,5 @@
 """Chapter 8 submissions for the autograder tests: the usual mistakes of a perplexity metric
 and of a sampler."""
-from submissions import planted
 
 SLUG = "08_poetry"
 
@@ -138,12 +137,6 @@ class Perplexity(Metric):
 EXTRA_BUGS = {
     "plain attributes that reset() never clears": ({"Perplexity": _PLAIN}, "test_perplexity"),
 }
-
-
-def bug_submission(name: str) -> dict[str, str]:
-    if name in EXTRA_BUGS:
-        return EXTRA_BUGS[name][0]
-    return planted(SLUG, BUGS[name])
 
 
 GOOD = {

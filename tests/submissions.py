@@ -69,3 +69,15 @@ def planted(slug: str, spec: tuple) -> dict[str, str]:
     """The replacement cells of one planted bug ``(grade_id, old text, new text, test)``."""
     grade_id, old, new, _ = spec
     return {grade_id: with_function(slug, grade_id, old, new)}
+
+
+def bug_cells(m, name: str) -> dict[str, str]:
+    """The replacement cells of planted bug ``name`` of the mutants module ``m``: its own
+    ``bug_submission`` where a chapter needs more than one text replacement, else the
+    whole cells of ``m.EXTRA_BUGS`` or the planted text of ``m.BUGS``."""
+    if hasattr(m, "bug_submission"):
+        return m.bug_submission(name)
+    extra = getattr(m, "EXTRA_BUGS", {})
+    if name in extra:
+        return extra[name][0]
+    return planted(m.SLUG, m.BUGS[name])

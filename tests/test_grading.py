@@ -8,7 +8,7 @@ import pytest
 
 import mutants_02 as m02
 from lstmbook import cli, grading
-from submissions import chapter, submission
+from submissions import bug_cells, chapter, submission
 
 SLUG = m02.SLUG
 
@@ -32,7 +32,7 @@ def graded(tmp_path_factory, reference_dir):
     hand_in("reference", submission(SLUG))
     hand_in("blank", chapter(SLUG))
     for student, bug in BUG_STUDENTS.items():
-        hand_in(student, submission(SLUG, m02.bug_submission(bug)))
+        hand_in(student, submission(SLUG, bug_cells(m02, bug)))
     hand_in("loops", submission(SLUG, m02.LOOPS))
     hand_in("per_gate", submission(SLUG, m02.PER_GATE))
     hand_in("numpy_warns", submission(SLUG, m02.WARNS))

@@ -15,7 +15,7 @@ import mutants_06
 import mutants_07
 import mutants_08
 from lstmbook import grading
-from submissions import chapter, submission
+from submissions import bug_cells, chapter, submission
 
 CHAPTERS = {m.SLUG: m for m in (mutants_01, mutants_03, mutants_04, mutants_05, mutants_06, mutants_07, mutants_08)}
 
@@ -69,7 +69,7 @@ def graded(tmp_path_factory, reference_dir):
         elif what == "blank":
             nb = chapter(slug)
         elif what[0] == "bug":
-            nb = submission(slug, m.bug_submission(what[1]))
+            nb = submission(slug, bug_cells(m, what[1]))
         else:
             nb = submission(slug, m.GOOD[what[1]])
         (subs / student).mkdir()
