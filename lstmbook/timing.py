@@ -52,14 +52,15 @@ def time_calls(fns: dict, min_run_time: float = 1.0, rounds: int = 1,
 
 
 def ratio_table(timings: dict[str, Timing], baseline: str, title: str = "", extra: dict | None = None) -> str:
-    """A plain-text table: time per call and the ratio to ``baseline``; ``extra`` adds one column
-    of per-row notes (name -> text)."""
+    """A plain-text table: the median time per call, its spread (the interquartile range of
+    the measurements, in ms) and the ratio to ``baseline``; ``extra`` adds one column of
+    per-row notes (name -> text)."""
     base = timings[baseline].median
-    rows = [(name, f"{t.median * 1e3:.2f}", f"{t.median / base:.2f}x", (extra or {}).get(name, ""))
-            for name, t in timings.items()]
-    head = ("", "ms per call", f"vs {baseline}", "")
-    widths = [max(len(r[k]) for r in rows + [head]) for k in range(4)]
-    fmt = lambda r: "  ".join([r[0].ljust(widths[0]), r[1].rjust(widths[1]), r[2].rjust(widths[2]), r[3]]).rstrip()
+    rows = [(name, f"{t.median * 1e3:.2f}", f"{t.iqr * 1e3:.2f}", f"{t.median / base:.2f}x",
+             (extra or {}).get(name, "")) for name, t in timings.items()]
+    head = ("", "ms per call", "IQR ms", f"vs {baseline}", "")
+    widths = [max(len(r[k]) for r in rows + [head]) for k in range(5)]
+    fmt = lambda r: "  ".join([r[0].ljust(widths[0])] + [r[k].rjust(widths[k]) for k in (1, 2, 3)] + [r[4]]).rstrip()
     lines = ([title] if title else []) + [fmt(head)] + [fmt(r) for r in rows]
     return "\n".join(lines)
 

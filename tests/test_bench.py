@@ -14,7 +14,7 @@ def test_bench_loads_the_chapter_code_and_prints_every_ratio():
     out = "\n".join(lines)
     for row in ["per-gate matmuls", "fused gates", "hoisted projection", "hand-written backward", "nn.LSTM",
                 "NumPy (chapter 2)", "torch autograd, from scratch", "torch nn.LSTM"]:
-        assert re.search(rf"^{re.escape(row)}\s+\d+\.\d+\s+\d+\.\d+x", out, re.M), row
+        assert re.search(rf"^{re.escape(row)}\s+\d+\.\d+\s+\d+\.\d+\s+\d+\.\d+x", out, re.M), row
     assert "fastest from-scratch LSTM" in out and "NumPy LSTM / nn.LSTM (float64)" in out
     assert set(results["ladder/cpu"]) >= {"nn.LSTM", "hoisted projection"}
     assert re.search(r"^per-gate matmuls .* 40 matmuls forward$", out, re.M)  # 8 per step, T = 5
@@ -24,6 +24,13 @@ def test_load_definitions_runs_only_imports_and_definitions():
     ns = bench.load_definitions("04_speed")
     assert callable(ns["lstm_fast"]) and callable(ns["lstm_handwritten"])
     assert "cpu_timings" not in ns  # the chapter's measurements did not run
+
+
+def test_bench_ladder_takes_the_chapters_arguments_in_the_chapters_order():
+    import inspect
+
+    chapter = list(inspect.signature(bench.load_definitions("04_speed")["ladder"]).parameters)
+    assert list(inspect.signature(bench.ladder).parameters) == chapter
 
 
 def test_matmul_calls_counts_without_a_clock():
@@ -36,7 +43,10 @@ def test_matmul_calls_counts_without_a_clock():
 def test_ratio_table_reports_ratios_to_the_baseline():
     t = time_calls({"a": lambda: None, "b": lambda: sum(range(2000))}, min_run_time=0.01)
     table = ratio_table(t, "a")
-    assert re.search(r"^a\s+\d+\.\d+\s+1\.00x$", table, re.M)
+    assert re.search(r"^a\s+\d+\.\d+\s+\d+\.\d+\s+1\.00x$", table, re.M)
+    assert re.search(r"^\s+ms per call\s+IQR ms\s+vs a$", table, re.M)
+    iqr = float(re.search(r"^b\s+\d+\.\d+\s+(\d+\.\d+)", table, re.M).group(1))
+    assert iqr == round(t["b"].iqr * 1e3, 2)  # the spread is printed, not only measured
     assert t["b"].median > t["a"].median
 
 
