@@ -226,6 +226,29 @@ def encode(poems: list[str], vocab) -> list[list[int]]:
     return [[vocab.to_index(c) for c in poem] + [vocab.to_index(EOS)] for poem in poems]
 
 
+def stream_chunks(poems: list[str], vocab, N: int, T: int) -> list:
+    """One epoch of a language model trained on a stream: the encoded poems joined into one
+    stream, split into N parallel streams, cut into consecutive ``(inputs, targets)`` pairs
+    of shape (N, T), the targets one character ahead. The state at the end of one pair is the
+    right start for the next."""
+    import torch
+
+    stream = torch.tensor([i for seq in encode(poems, vocab) for i in seq])
+    L = (len(stream) - 1) // N
+    inputs, targets = stream[:N * L].view(N, L), stream[1:N * L + 1].view(N, L)
+    return [(inputs[:, k:k + T], targets[:, k:k + T]) for k in range(0, L - T + 1, T)]
+
+
+def longest_copy(text: str, corpus: str) -> int:
+    """The length of the longest piece of ``text`` that appears verbatim in ``corpus``: how
+    much a generated poem copies from the poems the model was trained on."""
+    best = 0
+    for i in range(len(text)):
+        while i + best < len(text) and text[i:i + best + 1] in corpus:
+            best += 1
+    return best
+
+
 def train_dev_split(items: list, dev_fraction: float = 0.1, seed: int = 0) -> tuple[list, list]:
     """A reproducible shuffle-and-split: the same ``seed`` always gives the same split."""
     if not 0 < dev_fraction < 1:

@@ -15,7 +15,8 @@ The LaTeX understood is the small subset the chapter uses:
 - ``\\sum_t`` (over t = 1..T) of the product that follows; ``[a \\mid b \\mid ...]``
   (concatenation along the last axis).
 
-Several equations can be given at once, separated by ``\\\\``.
+Several equations can be given at once, separated by ``\\\\``. The grammar is written out
+in the docstring of :class:`_Parser`; the numbers come from :mod:`lstmbook.formula_model`.
 """
 from __future__ import annotations
 
@@ -24,8 +25,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# every regular expression of the parser, compiled once
 _SKIP = re.compile(r"(\s+|\\[,;!:]|\\quad|\\qquad|\\left|\\right|&|\\displaystyle)+")
 _TIME = re.compile(r"^t(?:([+-])(\d+))?$|^(\d+)$")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+_NUMBER = re.compile(r"\d+(\.\d+)?")
+_LETTER = re.compile(r"[A-Za-z]")
+_SUBSCRIPT = re.compile(r"_(\{[^}]*\}|\w)")
+_LINE_BREAK = re.compile(r"\\\\")
 _FUNCS = {
     "\\sigma": lambda z: 1.0 / (1.0 + np.exp(-z)),
     "\\tanh": np.tanh,
@@ -58,7 +65,27 @@ class Env:
 
 
 class _Parser:
-    """Recursive descent over the LaTeX subset; evaluates while parsing, at step ``t``."""
+    """Recursive descent over the LaTeX subset; evaluates while parsing, at step ``t``.
+
+    The grammar, one method per rule (spaces, ``\\,``, ``\\quad``, ``\\left``/``\\right`` and
+    ``&`` are skipped between tokens)::
+
+        expr    := ["-"] term { ("+" | "-") term }
+        term    := "\\sum" sum | factor { "\\odot" factor | "\\cdot" factor
+                                         | "\\sum" sum | factor }      (juxtaposition: matrix product)
+        sum     := ["_" group] ["^" group] term             (t = 1..T, the term re-read at each t)
+        factor  := "-" factor | primary { "^" group }       (group: \\top or T, or a digit power)
+        primary := "(" expr ")" | "[" expr { "\\mid" expr } "]" | number
+                 | function ["^" digit] arg | "\\frac" group group | symbol
+        arg     := "(" expr ")" | factor
+        symbol  := ["\\delta"] ("\\bar" group | "\\hat" group | "\\mathbf" group | letter)
+                   ["_" group]                               (a time subscript: t, t-1, t+1, 0, 3...)
+        group   := "{" ... "}" | "\\" letters | one character
+        function := "\\sigma" | "\\tanh" | "\\exp" | "\\log" | "\\operatorname{softmax}"
+
+    A ``\\frac`` whose numerator starts with ``\\partial`` is a partial derivative, looked up in
+    the :class:`Env` by its text; any other ``\\frac`` divides.
+    """
 
     def __init__(self, text: str, env: Env, t: int | None):
         self.s, self.i, self.env, self.t = text, 0, env, t
@@ -105,7 +132,7 @@ class _Parser:
                 j += 1
             self.fail("unbalanced braces")
         if self.s.startswith("\\", self.i):
-            m = re.compile(r"\\[A-Za-z]+").match(self.s, self.i)
+            m = _COMMAND.match(self.s, self.i)
             self.i = m.end()
             return m.group(0)
         if self.i >= len(self.s):
@@ -219,7 +246,7 @@ class _Parser:
                 parts.append(self.expr())
             self.expect("]")
             return np.concatenate([np.asarray(p) for p in parts], axis=-1)
-        m = re.compile(r"\d+(\.\d+)?").match(self.s, self.i)
+        m = _NUMBER.match(self.s, self.i)
         if m:
             self.i = m.end()
             return float(m.group(0))
@@ -255,7 +282,7 @@ class _Parser:
         key = "\\frac{%s}{%s}" % (" ".join(num.split()), " ".join(den.split()))
         if key in self.env.fixed:
             return self.env.fixed[key]
-        m = re.search(r"_(\{[^}]*\}|\w)", num)
+        m = _SUBSCRIPT.search(num)
         if not m:
             self.fail(f"unknown derivative {key}")
         sub = m.group(1).strip("{}")
@@ -290,7 +317,7 @@ class _Parser:
         elif self.eat("\\mathbf"):
             base = "\\mathbf{%s}" % self.group().strip()
         else:
-            m = re.compile(r"[A-Za-z]").match(self.s, self.i)
+            m = _LETTER.match(self.s, self.i)
             if not m:
                 self.i = start
                 self.fail("expected a symbol")
@@ -318,7 +345,7 @@ class _Parser:
 
 def _split(latex: str) -> list[tuple[str, str]]:
     equations = []
-    for line in re.split(r"\\\\", latex):
+    for line in _LINE_BREAK.split(latex):
         line = line.strip().rstrip(",.").strip()
         if not line:
             continue
@@ -390,103 +417,3 @@ class Checker:
             timed = [r for r in results if r.steps != [None]]
             at = f" at every step t = 1..{self.env.T}" if len(timed) == len(results) else ""
             print(f"✓ equals autograd{at} (largest relative error {worst:.1e})")
-
-
-def lstm_env(N: int = 3, T: int = 4, D: int = 5, H: int = 6, V: int = 7, seed: int = 0) -> Env:
-    """A small LSTM language model (embedding, LSTM, output layer, softmax cross-entropy,
-    mean over the N*T tokens), run forward in float64 with PyTorch and differentiated by
-    autograd. Returns every forward value and every gradient under the chapter's names.
-
-    The LSTM's hidden states are checked against ``torch.nn.LSTM`` with the same weights,
-    so the forward equations are not only checked against themselves.
-    """
-    import torch
-
-    g = torch.Generator().manual_seed(seed)
-    rnd = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64)
-    E, Wx, Wh, b = rnd(V, D), rnd(D, 4 * H) * 0.5, rnd(H, 4 * H) * 0.5, rnd(4 * H)
-    Wy, by = rnd(H, V), rnd(V)
-    h0, c0 = rnd(N, H), rnd(N, H)
-    words = torch.randint(V, (N, T), generator=g)
-    targets = torch.randint(V, (N, T), generator=g)
-    leaves = [E, Wx, Wh, b, Wy, by, h0, c0]
-    for p in leaves:
-        p.requires_grad_(True)
-
-    names = ["X", "Y", "x", "a", "\\bar{i}", "\\bar{f}", "\\bar{g}", "\\bar{o}", "i", "f", "g", "o",
-             "C", "h", "s", "\\hat{y}"]
-    val = {k: {} for k in names}
-    h, c, loss = h0, c0, 0.0
-    val["h"][0], val["C"][0] = h0, c0
-    eye = torch.eye(V, dtype=torch.float64)
-    for t in range(1, T + 1):
-        X, Y = eye[words[:, t - 1]], eye[targets[:, t - 1]]
-        x = X @ E
-        a = x @ Wx + h @ Wh + b
-        ai, af, ag, ao = a.split(H, dim=1)
-        i, f, gg, o = ai.sigmoid(), af.sigmoid(), ag.tanh(), ao.sigmoid()
-        c = f * c + i * gg
-        h = o * c.tanh()
-        s = h @ Wy + by
-        yhat = s.softmax(dim=1)
-        loss = loss - (Y * yhat.log()).sum() / (N * T)
-        for k, v in zip(names, [X, Y, x, a, ai, af, ag, ao, i, f, gg, o, c, h, s, yhat]):
-            if v.requires_grad:
-                v.retain_grad()
-            val[k][t] = v
-    loss.backward()
-
-    ref = torch.nn.LSTM(D, H, dtype=torch.float64)
-    with torch.no_grad():
-        ref.weight_ih_l0.copy_(Wx.T)
-        ref.weight_hh_l0.copy_(Wh.T)
-        ref.bias_ih_l0.copy_(b)
-        ref.bias_hh_l0.zero_()
-        xs = torch.stack([val["x"][t] for t in range(1, T + 1)])
-        out, _ = ref(xs, (h0[None], c0[None]))
-    mine = torch.stack([val["h"][t] for t in range(1, T + 1)])
-    if not torch.allclose(out, mine, rtol=1e-12, atol=1e-12):
-        raise FormulaError("the reference forward pass differs from torch.nn.LSTM")
-
-    npy = lambda v: v.detach().numpy().copy()
-    seq = {k: {t: npy(v) for t, v in tab.items()} for k, tab in val.items()}
-    for k in ["x", "a", "\\bar{i}", "\\bar{f}", "\\bar{g}", "\\bar{o}", "i", "f", "g", "o", "C", "h", "s"]:
-        seq["\\delta " + k] = {t: npy(v.grad) for t, v in val[k].items() if t >= 1}
-    seq["\\delta h"][0], seq["\\delta C"][0] = npy(h0.grad), npy(c0.grad)
-    # after the last step nothing flows back: zero gradients and (unused) zero gates
-    for k in ["\\delta a", "\\delta C", "\\delta h", "f", "i", "g", "o"]:
-        seq[k][T + 1] = np.zeros_like(seq[k][T])
-
-    # local (partial) derivatives of one equation with its inputs held fixed: elementwise
-    # functions have diagonal Jacobians, and the diagonal is the gradient of the sum
-    def local(fn, *inputs):
-        xs = [torch.tensor(v, requires_grad=True) for v in inputs]
-        fn(*xs).sum().backward()
-        return [x.grad.numpy().copy() for x in xs]
-
-    d = {}
-    for t in range(1, T + 1):
-        o_, c_, f_, i_, g_ = (seq[k][t] for k in ("o", "C", "f", "i", "g"))
-        cp = seq["C"][t - 1]
-        dho, dhc = local(lambda o, c: o * c.tanh(), o_, c_)
-        dcf, dcp, dci, dcg = local(lambda f, cp, i, g: f * cp + i * g, f_, cp, i_, g_)
-        loc = {
-            "\\frac{\\partial h_t}{\\partial o_t}": dho,
-            "\\frac{\\partial h_t}{\\partial C_t}": dhc,
-            "\\frac{\\partial C_t}{\\partial f_t}": dcf,
-            "\\frac{\\partial C_t}{\\partial C_{t-1}}": dcp,
-            "\\frac{\\partial C_t}{\\partial i_t}": dci,
-            "\\frac{\\partial C_t}{\\partial g_t}": dcg,
-        }
-        for gate, fn in (("i", torch.sigmoid), ("f", torch.sigmoid), ("g", torch.tanh), ("o", torch.sigmoid)):
-            (loc["\\frac{\\partial %s_t}{\\partial \\bar{%s}_t}" % (gate, gate)],) = local(fn, seq["\\bar{%s}" % gate][t])
-        for k, v in loc.items():
-            d.setdefault(k, {})[t] = v
-    seq.update(d)
-
-    fixed = {"E": npy(E), "W_x": npy(Wx), "W_h": npy(Wh), "b": npy(b), "W_y": npy(Wy), "b_y": npy(by),
-             "N": float(N), "T": float(T), "V": float(V), "L": loss.item(),
-             "\\mathbf{1}_N": np.ones(N), "\\mathbf{1}_V": np.ones(V)}
-    for name, p in zip(["E", "W_x", "W_h", "b", "W_y", "b_y"], leaves):
-        fixed["\\frac{\\partial L}{\\partial %s}" % name] = npy(p.grad)
-    return Env(seq=seq, fixed=fixed, T=T)

@@ -29,12 +29,12 @@ from pathlib import Path
 from . import __version__
 
 #: What the student package holds, from this package.
-STUDENT_FILES = ("__init__.py", "config.py", "data.py", "device.py", "formulas.py", "gradcheck.py",
-                 "timing.py", "bars.py", "check.py", "cli.py", "manifest.json")
+STUDENT_FILES = ("__init__.py", "config.py", "data.py", "device.py", "formula_model.py", "formulas.py",
+                 "gradcheck.py", "numeric.py", "timing.py", "bars.py", "check.py", "cli.py", "manifest.json")
 #: Its dependencies: what the chapters import, and what ``lstmbook check`` runs notebooks with
 #: (the Jupyter ones without a lower bound: the setup cell must not upgrade the ipykernel that
 #: runs it, e.g. Colab's).
-STUDENT_DEPENDENCIES = ("numpy>=1.24", "torch>=2.2", "matplotlib>=3.7", "tqdm>=4.60", "fastnlp==1.0.1",
+STUDENT_DEPENDENCIES = ("numpy>=1.24", "torch>=2.6", "matplotlib>=3.7", "tqdm>=4.60", "fastnlp==1.0.1",
                         "setuptools<81", "opencc>=1.1.6", "nbformat", "nbclient", "ipykernel")
 #: A fixed timestamp for the files in the wheel, so that an unchanged package gives the same bytes.
 SOURCE_DATE_EPOCH = "1767225600"  # 2026-01-01

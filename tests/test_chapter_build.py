@@ -62,3 +62,22 @@ def test_committed_chapters_hold_no_progress_redraws(root):
         for c in nb.cells:
             for o in c.get("outputs", []):
                 assert "\r" not in o.get("text", ""), f"{path.name}: a progress bar kept its redraws"
+
+
+@pytest.mark.parametrize("slug", [p.stem for p in build.chapter_sources()])
+def test_every_visible_assert_says_what_was_expected(root, slug):
+    """A student whose visible test fails reads what was expected and what was found: every
+    assert in the visible part of a graded test cell carries a message that says "expected"."""
+    import ast
+
+    nb = build.source_notebook(root / "solutions" / f"{slug}.md")
+    bare = []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not meta.get("grade"):
+            continue
+        visible, _ = build.strip_regions(cell.source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+        for node in ast.walk(ast.parse(visible)):
+            if isinstance(node, ast.Assert) and (node.msg is None or "expected" not in ast.unparse(node.msg).lower()):
+                bare.append(f"{meta['grade_id']}, line {node.lineno}: assert {ast.unparse(node.test)[:60]}")
+    assert not bare, f"{slug}: asserts that do not say what was expected:\n" + "\n".join(bare)

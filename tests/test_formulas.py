@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from lstmbook import build
-from lstmbook.formulas import Checker, FormulaError, check_equation, evaluate, lstm_env
+from lstmbook.formula_model import lstm_env
+from lstmbook.formulas import Checker, FormulaError, check_equation, evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "solutions" / "01_gradients.md"

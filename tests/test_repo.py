@@ -3,6 +3,8 @@ import re
 import subprocess
 import tomllib
 
+
+import pytest
 import yaml
 
 
@@ -38,3 +40,40 @@ def test_no_corpus_data_is_tracked(root):
     assert not [f for f in files if f.endswith(".json") and f != "lstmbook/manifest.json"]
     big = [f for f in files if f and (root / f).stat().st_size > 2_000_000]
     assert not big, f"files over 2 MB are tracked: {big}"
+
+
+# English concept (regex over the student text) -> its Chinese term, given at its first use
+CHINESE_TERMS = {
+    r"vanish": "梯度消失",
+    r"explod": "梯度爆炸",
+    r"\bclip": "梯度裁剪",
+    r"hidden state": "隐藏状态",
+    r"language model": "语言模型",
+    r"\bgraph\b": "计算图",
+    r"\bprofiler\b": "性能分析器",
+    r"perplexit": "困惑度",
+    r"forget gate": "遗忘门",
+}
+
+
+def _student_text(root):
+    """chapter -> its markdown cells, in course order, as the student notebooks have them."""
+    import nbformat
+
+    from lstmbook import build
+
+    return {p.stem: [c.source for c in nbformat.read(root / "chapters" / f"{p.stem}.ipynb", as_version=4).cells
+                     if c.cell_type == "markdown"] for p in build.chapter_sources(root)}
+
+
+@pytest.mark.parametrize("english", sorted(CHINESE_TERMS))
+def test_a_key_term_gets_its_chinese_name_at_its_first_use(root, english):
+    chinese = CHINESE_TERMS[english]
+    for slug, cells in _student_text(root).items():
+        first = next((k for k, text in enumerate(cells) if re.search(english, text, re.I)), None)
+        if first is not None:
+            cell = cells[first]
+            assert chinese in cell, (f"{slug}: the first student text that says {english!r} should give "
+                                     f"{chinese}; it reads: {cell[:300]!r}")
+            return
+    pytest.fail(f"no chapter's student text uses {english!r}")
