@@ -1,6 +1,8 @@
-"""The autograder on chapters 1, 3, 4, 5, 6, 7 and 8: the reference scores full marks (written answers left
-for the instructor), the blank notebook zero, every planted bug loses points in the test
-that names it, and correct answers in another style keep full marks. One grading run."""
+"""The autograder on every chapter, one structure for all eight: the reference scores full
+marks (written answers left for the instructor), the blank notebook zero, every planted bug
+loses points in the test that names it, and correct answers in another style keep full marks.
+One grading run. (``test_grading.py`` tests the grading system itself: broken hand-ins, the
+CSV, feedback, re-grading, the sandbox and Dask.)"""
 import csv
 import re
 
@@ -8,6 +10,7 @@ import nbformat
 import pytest
 
 import mutants_01
+import mutants_02
 import mutants_03
 import mutants_04
 import mutants_05
@@ -17,7 +20,8 @@ import mutants_08
 from lstmbook import grading
 from submissions import bug_cells, chapter, submission
 
-CHAPTERS = {m.SLUG: m for m in (mutants_01, mutants_03, mutants_04, mutants_05, mutants_06, mutants_07, mutants_08)}
+CHAPTERS = {m.SLUG: m for m in (mutants_01, mutants_02, mutants_03, mutants_04, mutants_05, mutants_06, mutants_07,
+                                 mutants_08)}
 
 
 def _bugs(m) -> dict:
@@ -120,6 +124,12 @@ def test_a_planted_bug_loses_points_in_the_test_that_names_it(graded, student):
     assert r.status == "graded"
     assert r.score < r.max_score - _manual_points(slug)
     assert _bugs(CHAPTERS[slug])[bug] in r.failed
+
+
+def test_only_hidden_tests_catch_the_overflowing_softmax(graded):
+    """Chapter 2: its visible tests pass; the points it loses come from the hidden tests."""
+    r = _result(graded, f"02_bug_{_name('softmax without the max shift overflows')}")
+    assert r.failed == ["test_temporal_softmax_loss"]
 
 
 @pytest.mark.parametrize("student", GOOD)
