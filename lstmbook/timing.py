@@ -12,6 +12,9 @@ import torch
 import torch.utils.benchmark as benchmark
 from torch.utils._python_dispatch import TorchDispatchMode
 
+#: Fewer measurements than this give no spread to print: a call slower than the minimum run
+#: time is measured once, and its IQR is 0.
+MIN_RUNS_FOR_IQR = 2
 MATMUL_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "mv", "addmv", "dot", "linear"}
 
 
@@ -53,11 +56,11 @@ def time_calls(fns: dict, min_run_time: float = 1.0, rounds: int = 1,
 
 def ratio_table(timings: dict[str, Timing], baseline: str, title: str = "", extra: dict | None = None) -> str:
     """A plain-text table: the median time per call, its spread (the interquartile range of
-    the measurements, in ms) and the ratio to ``baseline``; ``extra`` adds one column of
-    per-row notes (name -> text)."""
+    the measurements, in ms; "-" from fewer than ``MIN_RUNS_FOR_IQR`` measurements) and the
+    ratio to ``baseline``; ``extra`` adds one column of per-row notes (name -> text)."""
     base = timings[baseline].median
-    rows = [(name, f"{t.median * 1e3:.2f}", f"{t.iqr * 1e3:.2f}", f"{t.median / base:.2f}x",
-             (extra or {}).get(name, "")) for name, t in timings.items()]
+    rows = [(name, f"{t.median * 1e3:.2f}", f"{t.iqr * 1e3:.2f}" if t.runs >= MIN_RUNS_FOR_IQR else "-",
+             f"{t.median / base:.2f}x", (extra or {}).get(name, "")) for name, t in timings.items()]
     head = ("", "ms per call", "IQR ms", f"vs {baseline}", "")
     widths = [max(len(r[k]) for r in rows + [head]) for k in range(5)]
     fmt = lambda r: "  ".join([r[0].ljust(widths[0])] + [r[k].rjust(widths[k]) for k in (1, 2, 3)] + [r[4]]).rstrip()
