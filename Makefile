@@ -2,7 +2,9 @@
 # from nothing: the virtual environment, the packages (pinned by constraints.txt) and data.
 #   make book    build the book and the published course into _build/html (from chapters/,
 #                nothing executed): pages, student notebooks, the student package wheel
-#   make test    run the project's tests
+#   make test    run the project's tests (every tier)
+#   make test-fast  the fast tier: import layers (import-linter) and the unit tests, no sandbox,
+#                no book, no browser, no kernel (under 2 minutes)
 #   make data    fetch, verify and prepare the poetry corpus
 #   make chapters  regenerate chapters/ from solutions/ (reference run, `book` profile)
 #   make grade SUBMISSIONS=DIR [COURSE=DIR] [CHAPTER=slug] [FORCE=1] [WORKERS=n] [SCHEDULER=addr]
@@ -24,7 +26,7 @@ export MPLBACKEND := Agg
 STAMP := $(VENV)/.installed
 LSTMBOOK := $(BIN)/lstmbook
 
-.PHONY: setup data chapters book test grade export bench bench-lm bench-grade clean
+.PHONY: setup data chapters book test test-fast grade export bench bench-lm bench-grade clean
 
 setup: $(STAMP)
 
@@ -45,7 +47,13 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(LSTMBOOK) data --dataset tang300
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(LSTMBOOK) data --dataset tang300
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [COURSE=DIR] [CHAPTER=slug] [FORCE=1] [WORKERS=n] [SCHEDULER=addr]"; exit 2; }

@@ -6,7 +6,7 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
-sys.path.insert(0, str(TESTS))
+sys.path.insert(0, str(TESTS / "support"))  # course, submissions, bugs, the planted bugs
 # nbgrader calls alembic and jupyter by name
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -27,8 +27,19 @@ def reference_dir(tmp_path_factory) -> Path:
 def book(tmp_path_factory) -> Path:
     """The published course as ``make book`` makes it (the built book, the student notebooks
     and the student package), built once per session into a temporary folder."""
-    from lstmbook import build, publish
+    from lstmbook.instructor.book import publish, site
 
-    site = build.build_book(ROOT, tmp_path_factory.mktemp("book")).parent
+    site = site.build_book(ROOT, tmp_path_factory.mktemp("book")).parent
     publish.publish(site, ROOT)
     return site
+
+
+#: Fixtures that build the book, grade in the sandbox or install a package: a test that uses
+#: one is in the slow tier whatever its marks say (``make test-fast`` runs the rest).
+SLOW_FIXTURES = {"book", "site", "student_env", "reference_dir", "graded", "corpus"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

@@ -1,0 +1,156 @@
+"""Intake (trusted): find each student's notebook and read it safely.
+
+No link is followed, sizes and formats are bounded, and a bad file gets a reason that names
+it; a broken hand-in never stops the run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+import nbformat
+
+SKIP_DIRS = {".ipynb_checkpoints", "__MACOSX", ".git"}
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
+MAX_NOTEBOOK_BYTES = 20 * 2 ** 20
+MAX_FILES = 200
+
+
+def grade_ids(nb) -> set[str]:
+    """The grade_ids of a notebook's nbgrader cells."""
+    return {c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+            if isinstance(c.get("metadata", {}).get("nbgrader"), dict)
+            and isinstance(c.metadata["nbgrader"].get("grade_id"), str)}
+
+
+def scan(folder: Path, depth: int = 0) -> tuple[list[Path], list[str]]:
+    """Notebook files under ``folder`` (no links followed) and reasons for what was refused."""
+    found, refused = [], []
+    if depth > 3:
+        return found, refused
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        return found, [f"cannot read {folder.name}: {exc.strerror}"]
+    for entry in entries[:MAX_FILES]:
+        if entry.name in SKIP_DIRS or entry.name.startswith("."):
+            continue
+        st = entry.stat(follow_symlinks=False)
+        if stat.S_ISLNK(st.st_mode):
+            if entry.name.endswith(".ipynb"):
+                refused.append(f"{entry.name} is a symbolic link (refused)")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            sub, why = scan(Path(entry.path), depth + 1)
+            found += sub
+            refused += why
+        elif entry.name.endswith(".ipynb"):
+            if not stat.S_ISREG(st.st_mode):
+                refused.append(f"{entry.name} is not a regular file (refused)")
+            elif st.st_size > MAX_NOTEBOOK_BYTES:
+                refused.append(f"{entry.name} is {st.st_size >> 20} MiB, more than "
+                               f"{MAX_NOTEBOOK_BYTES >> 20} MiB (refused)")
+            else:
+                found.append(Path(entry.path))
+    return found, refused
+
+
+def read_notebook(path: Path):
+    """Read a notebook without following links or blocking; ValueError with a reason."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ValueError(f"{path.name} cannot be opened ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{path.name} is not a regular file")
+        raw = fh.read(MAX_NOTEBOOK_BYTES + 1)
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"{path.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MiB")
+    try:
+        text = raw.decode("utf-8")
+        data = json.loads(text)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path.name} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path.name} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise ValueError(f"{path.name} is nested too deeply") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise ValueError(f"{path.name} has no list of cells")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as exc:  # nbformat raises several kinds
+        raise ValueError(f"{path.name} is not a readable notebook ({type(exc).__name__})") from None
+    for cell in nb.cells:
+        if not isinstance(cell, dict) or not isinstance(cell.get("source", ""), (str, list)):
+            raise ValueError(f"{path.name} has a malformed cell")
+        if not isinstance(cell.get("metadata", {}), dict):
+            raise ValueError(f"{path.name} has a cell with malformed metadata")
+    return nb
+
+
+def locate(student_dir: Path, slug: str, expected_ids: set[str]):
+    """Find and read a student's notebook for ``slug``: ``(path, notebook, note)``, or
+    ``(None, None, reason)``.
+
+    A notebook under another name (``02_numpy_lstm (1).ipynb``) is accepted when it is the
+    only one holding most of the chapter's graded cells; the note says so. Raises
+    ValueError when the notebook exists but cannot be read or is refused.
+    """
+    found, refused = scan(student_dir)
+    exact = [p for p in found if p.name == f"{slug}.ipynb"]
+    refused_exact = [r for r in refused if r.startswith(f"{slug}.ipynb ")]
+    if refused_exact:
+        raise ValueError(refused_exact[0])
+    if exact:
+        return exact[0], read_notebook(exact[0]), ""
+    matches = []
+    for p in found:
+        try:
+            nb = read_notebook(p)
+        except ValueError:
+            continue  # another chapter's broken notebook is not this chapter's problem
+        if len(grade_ids(nb) & expected_ids) * 2 > len(expected_ids):
+            matches.append((p, nb))
+    if len(matches) == 1:
+        rel = matches[0][0].relative_to(student_dir)
+        return matches[0][0], matches[0][1], f"graded {rel} (expected the name {slug}.ipynb)"
+    names = ", ".join(str(p.relative_to(student_dir)) for p in found) or "no notebooks"
+    if len(matches) > 1:
+        return None, None, f"several notebooks look like {slug}: {names}; keep one"
+    extra = f"; {'; '.join(refused)}" if refused else ""
+    return None, None, f"no {slug}.ipynb (found: {names}){extra}"
+
+
+def students_of(submissions: Path, log) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Student folders, and ``(shown name, reason)`` for every entry that is refused (links,
+    odd names). ValueError when ``submissions`` is not a folder."""
+    if not submissions.is_dir():
+        raise ValueError(f"{submissions} is not a folder of student folders")
+    good, bad = [], []
+    for entry in sorted(os.scandir(submissions), key=lambda e: e.name):
+        if entry.name in SKIP_DIRS or entry.name.startswith("."):
+            continue
+        st = entry.stat(follow_symlinks=False)
+        if stat.S_ISREG(st.st_mode) and entry.name.endswith(".ipynb"):
+            log(f"warning: {submissions / entry.name} is not inside a student folder; ignored")
+            continue
+        if not stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            if stat.S_ISLNK(st.st_mode):
+                bad.append((display(entry.name), "the student folder is a symbolic link (refused)"))
+            continue
+        if not NAME.match(entry.name):
+            bad.append((display(entry.name),
+                        "the folder name is not a usable student id (letters, digits, . _ - @ +)"))
+            continue
+        good.append(Path(entry.path))
+    return good, bad
+
+
+def display(name: str) -> str:
+    """A student-controlled name made safe to print: ASCII escapes, at most 60 characters."""
+    return ascii(name)[1:-1][:60]

@@ -1,0 +1,194 @@
+"""The published book in a real browser: Playwright driving Debian's chromium (never a
+downloaded browser build), the site served on 127.0.0.1 and every other host blocked, so the
+checks also prove that the book works offline."""
+from __future__ import annotations
+
+import functools
+import html.parser
+import http.server
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+import yaml
+
+from course import ROOT
+
+pytestmark = pytest.mark.slow  # the built book in a real browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _chapter_pages() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [f"{entry['file']}.html" for entry in toc["chapters"]]
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        if self.path == "/favicon.ico":  # asked for by the browser itself, not by the book
+            self.send_response(204)
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+@pytest.fixture(scope="module")
+def server(book):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(book)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; "
+                    ".ci/run does); the browser test never downloads a browser")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM))
+        yield b
+        b.close()
+
+
+class _Visit:
+    """A page opened with every request outside 127.0.0.1 blocked and every problem kept."""
+
+    def __init__(self, browser, url: str):
+        self.errors, self.failed, self.external = [], [], []
+        self.page = browser.new_page()
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("requestfailed", lambda r: self.failed.append(r.url))
+        self.page.on("response", lambda r: self.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        self.page.route("**/*", self._route)
+        self.page.goto(url, wait_until="networkidle")
+
+    def _route(self, route):
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            self.external.append(route.request.url)
+            route.abort()
+
+    def problems(self) -> list[str]:
+        return ([f"console: {e}" for e in self.errors] + [f"failed: {u}" for u in self.failed]
+                + [f"loads from the internet: {u}" for u in self.external])
+
+
+@pytest.mark.parametrize("page", ["index.html"] + _chapter_pages())
+def test_page_loads_offline_without_errors(browser, server, page):
+    visit = _Visit(browser, server + page)
+    try:
+        # waits: index.html only redirects (meta refresh) to the root page of _toc.yml
+        visit.page.locator("article h1").first.wait_for(timeout=15_000)
+        visit.page.wait_for_load_state("networkidle")  # the page redirected to, fully loaded
+        assert visit.problems() == [], page
+    finally:
+        visit.page.close()
+
+
+def test_math_is_typeset_by_the_book_s_own_mathjax(browser, server, book):
+    pages = [p for p in _chapter_pages() if 'class="math' in (book / p).read_text(encoding="utf-8")]
+    assert {"chapters/01_gradients.html", "chapters/02_numpy_lstm.html"} <= set(pages), \
+        f"chapters 1 and 2 should hold equations (pages with math: {pages})"
+    for page in pages:
+        visit = _Visit(browser, server + page)
+        try:
+            visit.page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+                                         timeout=30_000)
+            visit.page.evaluate("() => MathJax.startup.promise")  # typesetting finished
+            assert visit.page.locator("mjx-container").count() > 0, f"{page}: nothing typeset"
+            untypeset = visit.page.evaluate(
+                "() => [...document.querySelectorAll('.math')].filter(e => !e.querySelector('mjx-container')).length")
+            assert untypeset == 0, f"{page}: {untypeset} equations left as raw TeX"
+            prose = visit.page.evaluate(
+                "() => { const a = document.querySelector('article').cloneNode(true);"
+                " a.querySelectorAll('pre, code, mjx-container, script').forEach(e => e.remove());"
+                " return a.innerText; }")
+            assert "\\(" not in prose and "$$" not in prose and "\\frac" not in prose, page
+            assert visit.problems() == [], page
+        finally:
+            visit.page.close()
+
+
+def test_search_answers_a_query(browser, server):
+    visit = _Visit(browser, server + "search.html?q=forget+gate")
+    try:
+        visit.page.wait_for_selector("ul.search li a", timeout=30_000)
+        hits = visit.page.eval_on_selector_all("ul.search li a", "els => els.map(e => e.getAttribute('href'))")
+        assert any("chapters/" in h for h in hits), hits
+        assert visit.problems() == []
+    finally:
+        visit.page.close()
+
+
+def test_chapter_page_has_download_launch_and_repository_buttons(browser, server, book):
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo = config["repository"]["url"].rstrip("/")
+    page = "chapters/02_numpy_lstm.html"
+    visit = _Visit(browser, server + page)
+    try:
+        hrefs = visit.page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
+        ipynb = [h for h in hrefs if h.endswith("02_numpy_lstm.ipynb") and "://" not in h]
+        assert ipynb, "no .ipynb download button"
+        assert (book / "chapters" / unquote(ipynb[0])).resolve().is_file(), ipynb
+        owner_name = repo.split("github.com/")[1]
+        assert any(h.startswith(f"https://colab.research.google.com/github/{owner_name}/") and
+                   h.endswith("chapters/02_numpy_lstm.ipynb") for h in hrefs), "no Colab button"
+        assert any(h.startswith(f"https://mybinder.org/v2/gh/{owner_name}/") for h in hrefs), "no Binder button"
+        assert repo in hrefs, "no repository button"
+        assert any(h.startswith(f"{repo}/issues/new") for h in hrefs), "no issue button"
+    finally:
+        visit.page.close()
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links, self.ids = [], set()
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        for key in ("id", "name") if tag == "a" else ("id",):
+            if a.get(key):
+                self.ids.add(a[key])
+        for key in ("href", "src"):
+            if a.get(key) and (tag, key) in {("a", "href"), ("link", "href"), ("script", "src"), ("img", "src")}:
+                self.links.append(a[key])
+
+
+def test_every_internal_link_resolves(book):
+    parsed = {}
+    for page in book.rglob("*.html"):
+        if "_static" in page.parts:
+            continue
+        p = _Links()
+        p.feed(page.read_text(encoding="utf-8", errors="replace"))
+        parsed[page.resolve()] = p
+    broken = []
+    for page, p in parsed.items():
+        for link in p.links:
+            if urlparse(link).scheme or link.startswith(("//", "mailto:", "javascript:")):
+                continue
+            path, _, fragment = link.partition("#")
+            path = unquote(path.split("?")[0])
+            target = (page.parent / path).resolve() if path else page
+            if path.endswith("/"):
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append(f"{page.relative_to(book.resolve())}: {link}")
+            elif fragment and target.suffix == ".html":
+                ids = parsed[target].ids if target in parsed else set()
+                if unquote(fragment) not in ids:
+                    broken.append(f"{page.relative_to(book.resolve())}: {link} (no such anchor)")
+    assert len(parsed) >= 1 + len(_chapter_pages())
+    assert broken == []

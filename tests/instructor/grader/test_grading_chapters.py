@@ -1,0 +1,183 @@
+"""The autograder on every chapter, one structure for all eight: the reference scores full
+marks (written answers left for the instructor), the blank notebook zero, every planted bug
+loses points in the test that names it, and correct answers in another style keep full marks.
+One grading run. (``test_grading.py`` tests the grading system itself: broken hand-ins, the
+CSV, feedback, re-grading, the sandbox and Dask.)"""
+import csv
+import re
+
+import nbformat
+import pytest
+
+from course import SLUGS, planted
+from lstmbook.instructor import grader
+from submissions import chapter, submission
+
+pytestmark = pytest.mark.slow  # grades in the sandbox
+
+CHAPTERS = {slug: planted(slug) for slug in SLUGS}
+
+
+def _bugs(m) -> dict:
+    """bug name -> the test it must fail."""
+    return {name: bug.test for name, bug in m.BUGS.items()}
+
+
+def _name(text: str) -> str:
+    return re.sub(r"\W+", "_", text).strip("_")
+
+
+def _students():
+    """student -> (slug, what they hand in: 'reference' | 'blank' | ('bug', name) | ('good', name))"""
+    out = {}
+    for slug, m in CHAPTERS.items():
+        p = slug[:2]
+        out[f"{p}_reference"] = (slug, "reference")
+        out[f"{p}_blank"] = (slug, "blank")
+        for bug in _bugs(m):
+            out[f"{p}_bug_{_name(bug)}"] = (slug, ("bug", bug))
+        for good in m.GOOD:
+            out[f"{p}_good_{_name(good)}"] = (slug, ("good", good))
+    return out
+
+
+STUDENTS = _students()
+
+
+def _graded_tests(slug):
+    return {c.metadata["nbgrader"]["grade_id"] for c in chapter(slug).cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}
+
+
+def _manual_points(slug):
+    return sum(c.metadata["nbgrader"]["points"] for c in chapter(slug).cells
+               if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "markdown")
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, reference_dir):
+    subs = tmp_path_factory.mktemp("submissions")
+    course = tmp_path_factory.mktemp("course")
+    for student, (slug, what) in STUDENTS.items():
+        m = CHAPTERS[slug]
+        if what == "reference":
+            nb = submission(slug)
+        elif what == "blank":
+            nb = chapter(slug)
+        elif what[0] == "bug":
+            nb = submission(slug, m.BUGS[what[1]].replacement(slug))
+        else:
+            nb = submission(slug, m.GOOD[what[1]])
+        (subs / student).mkdir()
+        nbformat.write(nb, subs / student / f"{slug}.ipynb")
+    messages = []
+    results = grader.grade(subs, course, log=messages.append, workers=2,
+                            reference_dir=reference_dir)
+    by_student = {(r.student, r.assignment): r for r in results}
+    return by_student, "\n".join(messages)
+
+
+def _result(graded, student):
+    return graded[0][(student, STUDENTS[student][0])]
+
+
+@pytest.mark.parametrize("slug", sorted(CHAPTERS))
+def test_reference_scores_every_autograded_point(graded, slug):
+    r = _result(graded, f"{slug[:2]}_reference")
+    manual = _manual_points(slug)
+    assert r.status == "graded" and r.failed == []
+    assert r.score == r.max_score - manual and r.score > 0
+    assert r.pending == manual and r.manual == bool(manual)
+
+
+def test_written_answers_are_left_for_the_instructor_and_the_summary_says_so(graded):
+    r = _result(graded, "01_reference")
+    assert r.pending == 5 and r.manual
+    assert re.search(r"^01_reference\s+01_gradients\s+\d+/\d+\s+graded\s+5 points of written answers wait "
+                     r"for manual grading", graded[1], re.M)
+    assert r.row()["manual_points_pending"] == "5"
+
+
+@pytest.mark.parametrize("slug", sorted(CHAPTERS))
+def test_blank_notebook_scores_zero(graded, slug):
+    r = _result(graded, f"{slug[:2]}_blank")
+    assert r.status == "graded" and r.score == 0 and r.pending == 0
+    assert set(r.failed) == _graded_tests(slug)
+
+
+BUGS = [s for s, (_, what) in STUDENTS.items() if isinstance(what, tuple) and what[0] == "bug"]
+GOOD = [s for s, (_, what) in STUDENTS.items() if isinstance(what, tuple) and what[0] == "good"]
+
+
+@pytest.mark.parametrize("student", BUGS)
+def test_a_planted_bug_loses_points_in_the_test_that_names_it(graded, student):
+    slug, (_, bug) = STUDENTS[student]
+    r = _result(graded, student)
+    assert r.status == "graded"
+    assert r.score < r.max_score - _manual_points(slug)
+    assert _bugs(CHAPTERS[slug])[bug] in r.failed
+
+
+def test_only_hidden_tests_catch_the_overflowing_softmax(graded):
+    """Chapter 2: its visible tests pass; the points it loses come from the hidden tests."""
+    r = _result(graded, f"02_bug_{_name('softmax without the max shift overflows')}")
+    assert r.failed == ["test_temporal_softmax_loss"]
+
+
+@pytest.mark.parametrize("student", GOOD)
+def test_a_correct_answer_in_another_style_keeps_full_marks(graded, student):
+    slug, _ = STUDENTS[student]
+    r = _result(graded, student)
+    assert r.status == "graded" and r.failed == []
+    assert r.score == r.max_score - _manual_points(slug)
+
+
+def test_every_chapter_has_at_least_four_planted_bugs():
+    for slug, m in CHAPTERS.items():
+        assert len(_bugs(m)) >= 4, slug
+
+
+def test_manual_grading_loses_nothing(tmp_path, reference_dir):
+    """Formgrader -> ``lstmbook export``: final totals in our CSV, feedback regenerated; a
+    forced regrade keeps the written grades of unchanged answers; a changed answer waits."""
+    from nbgrader.api import Gradebook
+
+    slug, quiet = "01_gradients", (lambda *_: None)
+    subs, course = tmp_path / "subs", tmp_path / "course"
+    (subs / "w").mkdir(parents=True)
+    nb = submission(slug)
+    nbformat.write(nb, subs / "w" / f"{slug}.ipynb")
+    first = grader.grade(subs, course, log=quiet, reference_dir=reference_dir)[0]
+    assert first.pending == 5 and first.score == first.max_score - 5
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:  # what the formgrader writes
+        for gid, points in [("explain_two_paths", 3), ("explain_sum_over_time", 1)]:
+            gb.find_grade(gid, slug, slug, "w").manual_score = points
+            gb.find_comment(gid, slug, slug, "w").manual_comment = f"comment on {gid}"
+        gb.db.commit()
+
+    r = grader.export(course, log=quiet)[0]
+    assert (r.score, r.pending, r.manual) == (first.max_score - 1, 0, False)
+    with open(course / "grades.csv", newline="", encoding="utf-8") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["score"] == f"{first.max_score - 1:g}" and row["manual_points_pending"] == ""
+    assert row["status"] == "graded" and "failed_tests" in row
+    page = (course / "feedback" / "w" / slug / f"{slug}.html").read_text(encoding="utf-8")
+    assert "comment on explain_two_paths" in page and "waits for grading" not in page
+
+    again = grader.grade(subs, course, force=True, log=quiet, reference_dir=reference_dir)[0]
+    assert (again.status, again.score, again.pending) == ("graded", first.max_score - 1, 0)
+
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "explain_sum_over_time":
+            cell.source += "\n\nA second thought."
+    nbformat.write(nb, subs / "w" / f"{slug}.ipynb")
+    changed = grader.grade(subs, course, force=True, log=quiet, reference_dir=reference_dir)[0]
+    assert changed.pending == 2 and changed.score == first.max_score - 2
+
+
+def test_make_grade_passes_the_chapter(root):
+    import subprocess
+
+    out = subprocess.run(["make", "-n", "grade", "SUBMISSIONS=x", "CHAPTER=02_numpy_lstm", "WORKERS=3"],
+                         cwd=root, capture_output=True, text=True).stdout
+    assert "--chapter 02_numpy_lstm" in out and "--workers 3" in out

@@ -1,0 +1,61 @@
+"""`make bench` runs the chapters' own reference code and prints ratios measured in one run
+(smoke test at tiny sizes: no timing is asserted, only that every row is measured)."""
+import re
+
+import torch
+
+from lstmbook.instructor import bench
+from lstmbook.timing import Timing, matmul_calls, ratio_table, time_calls
+
+
+def test_bench_loads_the_chapter_code_and_prints_every_ratio():
+    lines = []
+    results = bench.main(quick=True, compile_rung=False, log=lines.append)
+    out = "\n".join(lines)
+    for row in ["per-gate matmuls", "fused gates", "hoisted projection", "hand-written backward", "nn.LSTM",
+                "NumPy (chapter 2)", "torch autograd, from scratch", "torch nn.LSTM"]:
+        assert re.search(rf"^{re.escape(row)}\s+\d+\.\d+\s+(\d+\.\d+|-)\s+\d+\.\d+x", out, re.M), row
+    assert "fastest from-scratch LSTM" in out and "NumPy LSTM / nn.LSTM (float64)" in out
+    assert set(results["ladder/cpu"]) >= {"nn.LSTM", "hoisted projection"}
+    assert re.search(r"^per-gate matmuls .* 40 matmuls forward$", out, re.M)  # 8 per step, T = 5
+
+
+def test_load_definitions_runs_only_imports_and_definitions():
+    ns = bench.load_definitions("04_speed")
+    assert callable(ns["lstm_fast"]) and callable(ns["lstm_handwritten"])
+    assert "cpu_timings" not in ns  # the chapter's measurements did not run
+
+
+def test_bench_ladder_takes_the_chapters_arguments_in_the_chapters_order():
+    import inspect
+
+    chapter = list(inspect.signature(bench.load_definitions("04_speed")["ladder"]).parameters)
+    assert list(inspect.signature(bench.ladder).parameters) == chapter
+
+
+def test_matmul_calls_counts_without_a_clock():
+    a, w = torch.randn(3, 4), torch.randn(4, 5)
+    calls = matmul_calls(lambda: torch.nn.functional.linear(a, w.T) + a @ w)
+    assert [c[0] for c in calls] == ["mm", "mm"]
+    assert calls[1][1] == [(3, 4), (4, 5)]
+
+
+def test_ratio_table_reports_ratios_to_the_baseline():
+    t = time_calls({"a": lambda: None, "b": lambda: sum(range(2000))}, min_run_time=0.01)
+    table = ratio_table(t, "a")
+    assert re.search(r"^a\s+\d+\.\d+\s+(\d+\.\d+|-)\s+1\.00x$", table, re.M)
+    assert re.search(r"^\s+ms per call\s+IQR ms\s+vs a$", table, re.M)
+    spread = ratio_table({"b": Timing("b", 2e-3, 0.25e-3, 9), "a": t["a"]}, "a")
+    assert re.search(r"^b\s+2\.00\s+0\.25\s+", spread, re.M)  # the spread is printed, not only measured
+    once = ratio_table({"slow": Timing("slow", 2.0, 0.0, 1), "a": t["a"]}, "a")
+    assert re.search(r"^slow\s+2000\.00\s+-\s+", once, re.M)  # one measurement: no spread to print
+    assert t["b"].median > t["a"].median
+
+
+def test_bench_lm_trains_chapter_8_and_reports_each_epoch():
+    lines = []
+    result = bench.lm(profile="quick", log=lines.append)
+    out = "\n".join(lines)
+    assert len(result["dev_ppl"]) == 2 and all(p > 1 for p in result["dev_ppl"])
+    assert re.search(r"^\s+1\s+\d+\.\d{3}\s+\d+\.\d\s+[\d,]+$", out, re.M)
+    assert re.search(r"^best dev perplexity \d+\.\d \(epoch \d\) on cpu", out, re.M)
