@@ -1,6 +1,8 @@
-"""lstmbook: the helpers that the course's chapters import (data, gradient checks, devices,
-timing, progress bars, formulas, the self-check) and, in the instructor's repository, the tools
-behind the course (chapter pipeline, autograder). It holds no exercise answers."""
+"""lstmbook, the student package: what the course's chapters import (the poetry data and its
+batches, the course's language model and perplexity, gradient checks, devices, timing,
+progress bars, formulas) and ``lstmbook check``. It holds no exercise answers. In the
+instructor's repository, :mod:`lstmbook.instructor` adds the tools behind the course; the
+published wheel leaves that subpackage out."""
 from .config import by_profile, profile
 
 __all__ = ["by_profile", "profile", "progress", "setup"]

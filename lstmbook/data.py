@@ -21,6 +21,8 @@ from pathlib import Path
 from .config import data_dir
 
 PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
+#: The index of PAD in every vocabulary of :func:`build_vocab` (fastNLP puts padding first).
+PAD_INDEX = 0
 
 #: Characters that mark lost text (□) or editorial notes; poems holding any are dropped.
 BAD_CHARS = "□（(［[《{"
@@ -259,6 +261,30 @@ def train_dev_split(items: list, dev_fraction: float = 0.1, seed: int = 0) -> tu
     dev = [items[i] for i in order[:n_dev]]
     train = [items[i] for i in order[n_dev:]]
     return train, dev
+
+
+def poem_splits(dataset: str, poems: int | None = None, min_count: int = 1, dev_fraction: float = 0.05,
+                seed: int = 0) -> tuple[list[list[int]], list[list[int]], object]:
+    """The poetry corpus ready for a language model (chapters 5 and 6): the first ``poems``
+    poems of ``dataset`` (all when None), split into train and dev (``dev_fraction``,
+    ``seed``), a vocabulary of the characters seen at least ``min_count`` times in the
+    training poems, and both splits encoded. Returns ``(train_ids, dev_ids, vocab)``."""
+    chosen = load_poems(dataset)[:poems]
+    train, dev = train_dev_split(chosen, dev_fraction=dev_fraction, seed=seed)
+    vocab = build_vocab(train, min_count=min_count)
+    return encode(train, vocab), encode(dev, vocab), vocab
+
+
+def poem_batches(ids: list[list[int]], batch_size: int, seed: int | None = None):
+    """Batches of whole poems for a language model: yields ``(inputs, targets)``, int64 tensors
+    (N, T) padded with 0, the targets one character ahead; in order, or shuffled by ``seed``."""
+    import numpy as np
+    import torch
+
+    order = np.arange(len(ids)) if seed is None else np.random.default_rng(seed).permutation(len(ids))
+    for start in range(0, len(ids), batch_size):
+        seqs = pad_batch([ids[i] for i in order[start:start + batch_size]])
+        yield torch.from_numpy(seqs[:, :-1]), torch.from_numpy(seqs[:, 1:])
 
 
 def summary(poems: list[str]) -> dict:

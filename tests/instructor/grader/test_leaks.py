@@ -8,11 +8,15 @@ required). The pasted notebook is graded like any hand-in, in the sandbox, again
 reference records; it must lose points in the exercise's own tests (the graded cells between
 its solution cell and the next one), and for a reason: not a NameError of a broken paste.
 Given code that calls the exercise itself cannot hand it out and is not pasted (as the
-exercise it would call itself forever). One grading run for every pair."""
+exercise it would call itself forever). The course library counts as given code too: every
+public function and class of the student package is tried in place of every exercise it fits,
+imported as a student would (``from lstmbook.models import CharLM``). One grading run for every
+pair."""
 from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -63,7 +67,8 @@ def chapter_code(slug: str):
     given, imports, exercises = {}, [], []
     owner = None  # the grade_id of the last solution cell: the exercise a test cell belongs to
     for cell in nb.cells:
-        if cell.cell_type != "code" or sources.SETUP_ID in cell.metadata.get("tags", []):
+        if (cell.cell_type != "code" or sources.SETUP_ID in cell.metadata.get("tags", [])
+                or sources.is_hidden_setup(cell)):  # the grader's, never shown to students
             continue
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution"):
@@ -92,8 +97,35 @@ def chapter_code(slug: str):
     return given, imports, exercises
 
 
+def library_code(module: str):
+    """(public definitions, no imports, no exercises) of the student package's ``module``
+    (e.g. ``lstmbook.models``): each pasted as the import a student would write."""
+    import importlib
+
+    path = Path(importlib.import_module(module).__file__)
+    given = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+            given[node.name] = Definition(module, node.name, "class" if isinstance(node, ast.ClassDef) else "def",
+                                          *_signature(node), f"from {module} import {node.name}")
+    return given, [], []
+
+
+def _student_modules() -> list[str]:
+    from lstmbook.instructor.book.publish import student_files
+
+    return [f"lstmbook.{f[:-3].replace('/', '.')}".removesuffix(".__init__") for f in student_files()
+            if f.endswith(".py") and f not in ("cli.py", "check.py")]
+
+
 OWN_TESTS: dict[tuple[str, str], set[str]] = {}  # (chapter, exercise grade_id) -> its graded tests
 CODE = {slug: chapter_code(slug) for slug in SLUGS}
+CODE.update({module: library_code(module) for module in _student_modules()})
+
+
+def _tag(where: str) -> str:
+    """A chapter's number, or a library module's name, for the pair's student name."""
+    return where.rsplit(".", 1)[-1] if where.startswith("lstmbook") else where[:2]
 
 
 def needed(g: Definition) -> set[str]:
@@ -138,7 +170,7 @@ def _pairs() -> dict[str, tuple]:
             for a_slug, (given, _, _) in CODE.items():
                 for g in given.values():
                     if fits(g, e) and not (a_slug == slug and calls(g, e.name)):
-                        out[f"leak_{a_slug[:2]}_{g.name}__as__{slug[:2]}_{e.name}"] = (g, slug, grade_id, e.name)
+                        out[f"leak_{_tag(a_slug)}_{g.name}__as__{slug[:2]}_{e.name}"] = (g, slug, grade_id, e.name)
     return out
 
 
@@ -162,7 +194,7 @@ def exercise_tests(slug: str, grade_id: str) -> set[str]:
 
 def leak_cell(student: str) -> str:
     g, slug, grade_id, name = PAIRS[student]
-    return (f"{reference_cells(slug)[grade_id]}\n\n\n# pasted from chapter {g.slug}\n{pasted(g)}\n\n\n"
+    return (f"{reference_cells(slug)[grade_id]}\n\n\n# pasted from {g.slug}\n{pasted(g)}\n\n\n"
             f"{name} = {g.name}\n")
 
 

@@ -1,0 +1,50 @@
+"""The course's language model and its measure, written once: chapter 3 builds the model,
+chapter 5 adds the perplexity; the chapters after them import both from here."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .data import PAD_INDEX, poem_batches
+
+
+class CharLM(nn.Module):
+    """The course's character language model (语言模型): embedding (V, D) -> an LSTM
+    (D -> H) -> dropout -> linear (H -> V) scores over the vocabulary.
+
+    ``lstm_class`` builds the LSTM as ``lstm_class(D, H, batch_first=True)``: ``nn.LSTM`` (the
+    default), chapter 3's from-scratch ``LSTM``, or chapter 5's stacks (with
+    ``functools.partial`` for their layers). Index 0 is padding: its embedding stays zero.
+    """
+
+    def __init__(self, V, D, H, lstm_class=None, dropout=0.0):
+        super().__init__()
+        self.embed = nn.Embedding(V, D, padding_idx=PAD_INDEX)
+        self.lstm = (lstm_class or nn.LSTM)(D, H, batch_first=True)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(H, V)
+
+    def forward(self, words, state=None):
+        """words: (N, T) ints; state: (h, c), each (layers, N, H), or None (zeros).
+        Returns scores (N, T, V) and the final state."""
+        h, state = self.lstm(self.embed(words), state)
+        return self.out(self.drop(h)), state
+
+
+@torch.no_grad()
+def perplexity(model, ids, batch_size=256, device=None) -> float:
+    """Perplexity (困惑度) of ``model`` on the encoded poems ``ids``: exp of the mean negative
+    log-likelihood per predicted character, padding excluded, in evaluation mode (dropout
+    off); ``inf`` when the model's scores overflow. ``model(words)`` returns (scores, state)."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    nll, count = 0.0, 0
+    for inputs, targets in poem_batches(ids, batch_size):
+        scores = model(inputs.to(device))[0]
+        nll += F.cross_entropy(scores.flatten(0, 1), targets.to(device).flatten(), ignore_index=PAD_INDEX,
+                               reduction="sum").item()
+        count += int((targets != 0).sum())
+    return math.exp(nll / count) if math.isfinite(nll) else math.inf
