@@ -26,7 +26,11 @@ from submissions import fill, reference_cells
 # Lines that a solution shares with ordinary library code by coincidence, not answers.
 BOILERPLATE = {"def __init__(self):", "super().__init__()", "with torch.no_grad():",
                "def __torch_dispatch__(self, func, types, args=(), kwargs=None):",
-               "return total", "rtol=1e-12, atol=1e-12)"}
+               "return total", "rtol=1e-12, atol=1e-12)",
+               # chapter 7's hidden checks write the course's CharLM out (lstmbook.models), so that a
+               # student's kernel cannot swap the model they train; and chapter 8's metric calls eval()
+               "self.drop = nn.Dropout(dropout)", "h, state = self.lstm(self.embed(words), state)",
+               "return self.out(self.drop(h)), state", "model.eval()"}
 
 
 def _package_files(root: Path) -> tuple[set[str], set[str]]:
