@@ -27,6 +27,9 @@ import nbformat
 from ..config import REPO_ROOT
 
 MARKERS = {"solution", "test", "manual"}
+#: The regions of a cell that students never see: the reference solution, the hidden tests.
+SOLUTION = ("### BEGIN SOLUTION", "### END SOLUTION")
+HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
 HIDDEN_SETUP = "hidden-setup"
 _DEF = re.compile(r"^(?:def|class)\s+([A-Za-z_]\w*)", re.M)
 
@@ -241,8 +244,8 @@ def secret_lines(md_path: Path, min_len: int = 12) -> list[str]:
         if is_hidden_setup(cell):
             secret += cell.source.splitlines()
             continue
-        text, sol = strip_regions(cell.source, "### BEGIN SOLUTION", "### END SOLUTION")
-        text, hid = strip_regions(text, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+        text, sol = strip_regions(cell.source, *SOLUTION)
+        text, hid = strip_regions(text, *HIDDEN)
         public.append(text)
         secret += sol + hid
     public_text = "\n".join(public)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 
-from ..sources import nbgrader_cmd, repo_root, source_notebook
+from ..sources import nbgrader_cmd, repo_root, source_notebook, without_hidden_setup
 from .testmodel import written
 
 
@@ -116,8 +116,6 @@ class Course:
 
     def update_assignment(self, slug: str, source_nb) -> None:
         """Write the source notebook of ``slug`` and (re)build its gradebook entry."""
-        from ..sources import without_hidden_setup
-
         src = self.root / "source" / slug
         src.mkdir(parents=True, exist_ok=True)
         nbformat.write(without_hidden_setup(source_nb), src / f"{slug}.ipynb")

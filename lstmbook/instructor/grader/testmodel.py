@@ -22,10 +22,8 @@ from pathlib import Path
 
 import nbformat
 
-from ..sources import hidden_setup, is_hidden_setup, strip_regions
+from ..sources import HIDDEN, hidden_setup, is_hidden_setup, strip_regions
 
-HIDDEN = ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
-SOLUTION = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 
 @dataclass
