@@ -30,10 +30,10 @@ def lstm_env(N: int = 3, T: int = 4, D: int = 5, H: int = 6, V: int = 7, seed: i
         p.requires_grad_(True)
 
     names = ["X", "Y", "x", "a", "\\bar{i}", "\\bar{f}", "\\bar{g}", "\\bar{o}", "i", "f", "g", "o",
-             "C", "h", "s", "\\hat{y}"]
+             "c", "h", "s", "\\hat{y}"]
     val = {k: {} for k in names}
     h, c, loss = h0, c0, 0.0
-    val["h"][0], val["C"][0] = h0, c0
+    val["h"][0], val["c"][0] = h0, c0
     eye = torch.eye(V, dtype=torch.float64)
     for t in range(1, T + 1):
         X, Y = eye[words[:, t - 1]], eye[targets[:, t - 1]]
@@ -66,11 +66,11 @@ def lstm_env(N: int = 3, T: int = 4, D: int = 5, H: int = 6, V: int = 7, seed: i
 
     npy = lambda v: v.detach().numpy().copy()
     seq = {k: {t: npy(v) for t, v in tab.items()} for k, tab in val.items()}
-    for k in ["x", "a", "\\bar{i}", "\\bar{f}", "\\bar{g}", "\\bar{o}", "i", "f", "g", "o", "C", "h", "s"]:
+    for k in ["x", "a", "\\bar{i}", "\\bar{f}", "\\bar{g}", "\\bar{o}", "i", "f", "g", "o", "c", "h", "s"]:
         seq["\\delta " + k] = {t: npy(v.grad) for t, v in val[k].items() if t >= 1}
-    seq["\\delta h"][0], seq["\\delta C"][0] = npy(h0.grad), npy(c0.grad)
+    seq["\\delta h"][0], seq["\\delta c"][0] = npy(h0.grad), npy(c0.grad)
     # after the last step nothing flows back: zero gradients and (unused) zero gates
-    for k in ["\\delta a", "\\delta C", "\\delta h", "f", "i", "g", "o"]:
+    for k in ["\\delta a", "\\delta c", "\\delta h", "f", "i", "g", "o"]:
         seq[k][T + 1] = np.zeros_like(seq[k][T])
 
     # local (partial) derivatives of one equation with its inputs held fixed: elementwise
@@ -82,17 +82,17 @@ def lstm_env(N: int = 3, T: int = 4, D: int = 5, H: int = 6, V: int = 7, seed: i
 
     d = {}
     for t in range(1, T + 1):
-        o_, c_, f_, i_, g_ = (seq[k][t] for k in ("o", "C", "f", "i", "g"))
-        cp = seq["C"][t - 1]
+        o_, c_, f_, i_, g_ = (seq[k][t] for k in ("o", "c", "f", "i", "g"))
+        cp = seq["c"][t - 1]
         dho, dhc = local(lambda o, c: o * c.tanh(), o_, c_)
         dcf, dcp, dci, dcg = local(lambda f, cp, i, g: f * cp + i * g, f_, cp, i_, g_)
         loc = {
             "\\frac{\\partial h_t}{\\partial o_t}": dho,
-            "\\frac{\\partial h_t}{\\partial C_t}": dhc,
-            "\\frac{\\partial C_t}{\\partial f_t}": dcf,
-            "\\frac{\\partial C_t}{\\partial C_{t-1}}": dcp,
-            "\\frac{\\partial C_t}{\\partial i_t}": dci,
-            "\\frac{\\partial C_t}{\\partial g_t}": dcg,
+            "\\frac{\\partial h_t}{\\partial c_t}": dhc,
+            "\\frac{\\partial c_t}{\\partial f_t}": dcf,
+            "\\frac{\\partial c_t}{\\partial c_{t-1}}": dcp,
+            "\\frac{\\partial c_t}{\\partial i_t}": dci,
+            "\\frac{\\partial c_t}{\\partial g_t}": dcg,
         }
         for gate, fn in (("i", torch.sigmoid), ("f", torch.sigmoid), ("g", torch.tanh), ("o", torch.sigmoid)):
             (loc["\\frac{\\partial %s_t}{\\partial \\bar{%s}_t}" % (gate, gate)],) = local(fn, seq["\\bar{%s}" % gate][t])

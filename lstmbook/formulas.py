@@ -5,7 +5,7 @@ typo in a printed formula stops the reference run and fails the tests.
 
 The LaTeX understood is the small subset the chapter uses:
 
-- symbols with a time subscript (``h_t``, ``C_{t-1}``, ``\\delta a_{t+1}``, ``h_0``), with
+- symbols with a time subscript (``h_t``, ``c_{t-1}``, ``\\delta a_{t+1}``, ``h_0``), with
   ``\\delta``, ``\\bar{}`` or ``\\hat{}``; fixed symbols (``W_x``, ``b_y``, ``E``, ``N``,
   ``\\mathbf{1}_N``); partial derivatives written ``\\frac{\\partial y}{\\partial x}``;
 - ``+``, ``-``, ``\\odot`` (elementwise product), juxtaposition (matrix product, or a plain
@@ -52,11 +52,11 @@ class Env:
     """The numbers a formula is evaluated on.
 
     ``seq[name][t]`` holds time-indexed values (``name`` is the symbol without its
-    subscript, e.g. ``"\\delta C"``, ``"\\bar{i}"``), ``fixed[name]`` the rest (``"W_x"``,
+    subscript, e.g. ``"\\delta c"``, ``"\\bar{i}"``), ``fixed[name]`` the rest (``"W_x"``,
     ``"\\mathbf{1}_N"``, ``"\\frac{\\partial L}{\\partial W_x}"``), and ``T`` the number of
     time steps. A partial derivative with a time subscript is stored in ``seq`` under its
     text with ``t`` in place of the numerator's step, e.g.
-    ``"\\frac{\\partial C_t}{\\partial C_{t-1}}"``.
+    ``"\\frac{\\partial c_t}{\\partial c_{t-1}}"``.
     """
 
     seq: dict

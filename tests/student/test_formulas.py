@@ -40,17 +40,17 @@ def test_every_printed_equation_equals_autograd(env, other_env, equation):
 # Planted formula errors: each is a typo that a derivation on paper could carry unnoticed.
 PLANTED = [
     # the carried cell gradient forgotten
-    (r"\delta C_t = \delta h_t \odot o_t \odot (1 - \tanh^2(C_t)) + \delta C_{t+1} \odot f_{t+1}",
-     r" + \delta C_{t+1} \odot f_{t+1}", ""),
+    (r"\delta c_t = \delta h_t \odot o_t \odot (1 - \tanh^2(c_t)) + \delta c_{t+1} \odot f_{t+1}",
+     r" + \delta c_{t+1} \odot f_{t+1}", ""),
     # tanh' written without the square
-    (r"\delta C_t = \delta h_t \odot o_t \odot (1 - \tanh^2(C_t)) + \delta C_{t+1} \odot f_{t+1}",
-     r"\tanh^2(C_t)", r"\tanh(C_t)"),
+    (r"\delta c_t = \delta h_t \odot o_t \odot (1 - \tanh^2(c_t)) + \delta c_{t+1} \odot f_{t+1}",
+     r"\tanh^2(c_t)", r"\tanh(c_t)"),
     # off by one in time: h_t instead of the h_{t-1} that entered the step
     (r"\frac{\partial L}{\partial W_h} = \sum_t h_{t-1}^\top \delta a_t", "h_{t-1}", "h_t"),
     # the mean over N*T tokens taken over N only
     (r"\delta s_t = \frac{1}{NT} (\hat{y}_t - Y_t)", r"\frac{1}{NT}", r"\frac{1}{N}"),
     # the forget gate of the wrong step
-    (r"\delta C_t = \delta h_t \odot o_t \odot (1 - \tanh^2(C_t)) + \delta C_{t+1} \odot f_{t+1}",
+    (r"\delta c_t = \delta h_t \odot o_t \odot (1 - \tanh^2(c_t)) + \delta c_{t+1} \odot f_{t+1}",
      "f_{t+1}", "f_t"),
     # gates in the order i, f, o, g
     (r"[\bar{i}_t \mid \bar{f}_t \mid \bar{g}_t \mid \bar{o}_t] = a_t",
@@ -122,9 +122,9 @@ def test_the_checker_reports_what_is_wrong(env):
     with pytest.raises(FormulaError, match="cannot multiply shapes"):
         check_equation(r"\delta x_t", r"\delta a_t W_h", env)
     with pytest.raises(FormulaError, match="at t=1: the two sides differ"):
-        check_equation("h_t", "C_t", env)
+        check_equation("h_t", "c_t", env)
     with pytest.raises(FormulaError, match="exactly one '='"):
         Checker(env).check("h_t", display=False)
     checker = Checker(env)
-    checker.check(r"h_t = o_t \odot \tanh(C_t) \\ x_t = X_t E", display=False)
+    checker.check(r"h_t = o_t \odot \tanh(c_t) \\ x_t = X_t E", display=False)
     assert [c.steps for c in checker.checked] == [[1, 2, 3, 4]] * 2

@@ -37,24 +37,24 @@ BUGS = {
         "test_affine_backward",
     ),
     "step backward drops the carried cell gradient": Bug(
-        "step_backward",
+        "lstm_step_backward",
         "cell_backward(dnext_c + dc_from_h,",
         "cell_backward(dc_from_h,",
-        "test_step_backward",
+        "test_lstm_step_backward",
     ),
     "softmax gradient not divided by the batch size": Bug(
         "softmax_loss_backward",
-        "ds = p / N",
-        "ds = p",
+        "dscores = p / N",
+        "dscores = p",
         "test_softmax_loss_backward",
     ),
     "embedding gradient without accumulation": Bug(
-        "embedding_backward",
-        "np.add.at(dE, words, dx)",
-        "dE[words] += dx",
-        "test_embedding_backward",
+        "word_embedding_backward",
+        "np.add.at(dW_embed, x, dout)",
+        "dW_embed[x] += dout",
+        "test_word_embedding_backward",
     ),
-    "gradient of C through h without the output gate": Bug(
+    "gradient of c through h without the output gate": Bug(
         "output_backward",
         "dc = dh * o * (1 - tanh_c ** 2)",
         "dc = dh * (1 - tanh_c ** 2)",
@@ -67,28 +67,28 @@ BUGS = {
         "test_cell_backward",
     ),
     "step backward takes tanh of the previous cell state": Bug(
-        "step_backward",
+        "lstm_step_backward",
         "output_backward(dnext_h, o, next_c)",
         "output_backward(dnext_h, o, prev_c)",
-        "test_step_backward",
+        "test_lstm_step_backward",
     ),
     "softmax scores not shifted (overflows for large scores)": Bug(
         "softmax_loss_backward",
-        "p = np.exp(s - s.max(axis=1, keepdims=True))",
-        "p = np.exp(s)",
+        "p = np.exp(scores - scores.max(axis=1, keepdims=True))",
+        "p = np.exp(scores)",
         "test_softmax_loss_backward",
     ),
     "softmax shifted by the largest score of the whole batch": Bug(
         "softmax_loss_backward",
-        "p = np.exp(s - s.max(axis=1, keepdims=True))",
-        "p = np.exp(s - s.max())",
+        "p = np.exp(scores - scores.max(axis=1, keepdims=True))",
+        "p = np.exp(scores - scores.max())",
         "test_softmax_loss_backward",
     ),
     "embedding gradient sized by the largest word present": Bug(
-        "embedding_backward",
-        "dE = np.zeros((V, dx.shape[-1]))",
-        "dE = np.zeros((words.max() + 1, dx.shape[-1]))",
-        "test_embedding_backward",
+        "word_embedding_backward",
+        "dW_embed = np.zeros((V, D))",
+        "dW_embed = np.zeros((x.max() + 1, D))",
+        "test_word_embedding_backward",
     ),
 }
 
@@ -102,19 +102,19 @@ def gates_backward(di, df, dg, do, i, f, g, o):
     parts = [di * dsig(i), df * dsig(f), dg - dg * g * g, do * dsig(o)]
     return np.hstack(parts)
 ''',
-        "embedding_backward": '''
-def embedding_backward(dx, words, V):
-    D = dx.shape[-1]
-    onehot = np.eye(V)[words.reshape(-1)]          # (N*T, V)
-    return onehot.T @ dx.reshape(-1, D)             # the X^T dx of the chapter
+        "word_embedding_backward": '''
+def word_embedding_backward(dout, cache):
+    x, (V, D) = cache
+    onehot = np.eye(V)[x.reshape(-1)]               # (N*T, V)
+    return onehot.T @ dout.reshape(-1, D)           # the X^T dx of the chapter
 ''',
         "softmax_loss_backward": '''
-def softmax_loss_backward(s, y):
-    z = s - np.max(s, axis=1, keepdims=True)
+def softmax_loss_backward(scores, y):
+    z = scores - np.max(scores, axis=1, keepdims=True)
     p = np.exp(z) / np.sum(np.exp(z), axis=1, keepdims=True)
     Y = np.zeros_like(p)
-    Y[np.arange(s.shape[0]), y] = 1.0
-    return (p - Y) / s.shape[0]
+    Y[np.arange(scores.shape[0]), y] = 1.0
+    return (p - Y) / scores.shape[0]
 ''',
     },
     "without the helpers": {
@@ -132,8 +132,8 @@ def affine_backward(da, x, prev_h, Wx, Wh):
     return (np.einsum("nk,dk->nd", da, Wx), np.einsum("nk,hk->nh", da, Wh),
             np.einsum("nd,nk->dk", x, da), np.einsum("nh,nk->hk", prev_h, da), np.einsum("nk->k", da))
 ''',
-        "step_backward": '''
-def step_backward(dnext_h, dnext_c, cache):
+        "lstm_step_backward": '''
+def lstm_step_backward(dnext_h, dnext_c, cache):
     x, prev_h, prev_c, Wx, Wh, i, f, g, o, next_c = cache
     t = np.tanh(next_c)
     dC = dnext_c + dnext_h * o * (1 - t * t)
@@ -143,20 +143,21 @@ def step_backward(dnext_h, dnext_c, cache):
             np.einsum("nh,nk->hk", prev_h, da), da.sum(axis=0))
 ''',
         "softmax_loss_backward": '''
-def softmax_loss_backward(s, y):
-    m = s.max(axis=1, keepdims=True)
-    log_p = s - m - np.log(np.exp(s - m).sum(axis=1, keepdims=True))
+def softmax_loss_backward(scores, y):
+    m = scores.max(axis=1, keepdims=True)
+    log_p = scores - m - np.log(np.exp(scores - m).sum(axis=1, keepdims=True))
     ds = np.exp(log_p)
     ds[np.arange(len(y)), y] -= 1
     return ds / len(y)
 ''',
-        "embedding_backward": '''
-def embedding_backward(dx, words, V):
-    dE = np.zeros((V, dx.shape[2]))
-    for n in range(words.shape[0]):
-        for t in range(words.shape[1]):
-            dE[words[n, t]] += dx[n, t]
-    return dE
+        "word_embedding_backward": '''
+def word_embedding_backward(dout, cache):
+    x, W_shape = cache
+    dW_embed = np.zeros(W_shape)
+    for n in range(x.shape[0]):
+        for t in range(x.shape[1]):
+            dW_embed[x[n, t]] += dout[n, t]
+    return dW_embed
 ''',
     },
 }

@@ -60,20 +60,20 @@ BUGS = {
     ),
     "softmax without the max shift overflows": Bug(
         "temporal_softmax_loss",
-        "shifted = flat_x - flat_x.max(axis=1, keepdims=True)",
-        "shifted = flat_x",
+        "shifted = flat_scores - flat_scores.max(axis=1, keepdims=True)",
+        "shifted = flat_scores",
         "test_temporal_softmax_loss",
     ),
     "embedding backward does not accumulate repeated indices": Bug(
         "word_embedding_forward",
-        "np.add.at(dW, x, dout)",
-        "dW[x] += dout",
+        "np.add.at(dW_embed, x, dout)",
+        "dW_embed[x] += dout",
         "test_word_embedding_backward",
     ),
     "affine bias gradient summed over the batch only": Bug(
         "temporal_affine_forward",
-        "db = dout.sum(axis=(0, 1))",
-        "db = dout.sum(axis=0)",
+        "db_vocab = dscores.sum(axis=(0, 1))",
+        "db_vocab = dscores.sum(axis=0)",
         "test_temporal_affine_backward",
     ),
 }
@@ -82,62 +82,62 @@ BUGS = {
 # Correct, written with explicit loops instead of vectorised code.
 LOOPS = {
     "word_embedding_forward": '''
-def word_embedding_forward(x, W):
+def word_embedding_forward(x, W_embed):
     N, T = x.shape
-    out = np.empty((N, T, W.shape[1]))
+    out = np.empty((N, T, W_embed.shape[1]))
     for n in range(N):
         for t in range(T):
-            out[n, t] = W[x[n, t]]
-    return out, (x, W)
+            out[n, t] = W_embed[x[n, t]]
+    return out, (x, W_embed)
 
 
 def word_embedding_backward(dout, cache):
-    x, W = cache
-    dW = np.zeros_like(W)
+    x, W_embed = cache
+    dW_embed = np.zeros_like(W_embed)
     N, T = x.shape
     for n in range(N):
         for t in range(T):
-            dW[x[n, t]] += dout[n, t]
-    return dW
+            dW_embed[x[n, t]] += dout[n, t]
+    return dW_embed
 ''',
     "temporal_affine_forward": '''
-def temporal_affine_forward(x, w, b):
-    N, T, _ = x.shape
-    out = np.empty((N, T, w.shape[1]))
+def temporal_affine_forward(h, W_vocab, b_vocab):
+    N, T, _ = h.shape
+    scores = np.empty((N, T, W_vocab.shape[1]))
     for t in range(T):
-        out[:, t] = x[:, t].dot(w) + b
-    return out, (x, w, b)
+        scores[:, t] = h[:, t].dot(W_vocab) + b_vocab
+    return scores, (h, W_vocab, b_vocab)
 
 
-def temporal_affine_backward(dout, cache):
-    x, w, b = cache
-    dx = np.zeros_like(x)
-    dw = np.zeros_like(w)
-    db = np.zeros_like(b)
-    for t in range(x.shape[1]):
-        dx[:, t] = dout[:, t].dot(w.T)
-        dw += x[:, t].T.dot(dout[:, t])
-        db += dout[:, t].sum(axis=0)
-    return dx, dw, db
+def temporal_affine_backward(dscores, cache):
+    h, W_vocab, b_vocab = cache
+    dh = np.zeros_like(h)
+    dW_vocab = np.zeros_like(W_vocab)
+    db_vocab = np.zeros_like(b_vocab)
+    for t in range(h.shape[1]):
+        dh[:, t] = dscores[:, t].dot(W_vocab.T)
+        dW_vocab += h[:, t].T.dot(dscores[:, t])
+        db_vocab += dscores[:, t].sum(axis=0)
+    return dh, dW_vocab, db_vocab
 ''',
     "temporal_softmax_loss": '''
 import math
 
-def temporal_softmax_loss(x, y, mask):
-    N, T, V = x.shape
-    dx = np.zeros_like(x)
+def temporal_softmax_loss(scores, y, mask):
+    N, T, V = scores.shape
+    dscores = np.zeros_like(scores)
     total, count = 0.0, int(mask.sum())
     for n in range(N):
         for t in range(T):
             if not mask[n, t]:
                 continue
-            m = max(x[n, t])
-            e = np.exp(x[n, t] - m)
+            m = max(scores[n, t])
+            e = np.exp(scores[n, t] - m)
             z = e.sum()
-            total += -(x[n, t, y[n, t]] - m - math.log(z))
-            dx[n, t] = e / z
-            dx[n, t, y[n, t]] -= 1
-    return total / count, dx / count
+            total += -(scores[n, t, y[n, t]] - m - math.log(z))
+            dscores[n, t] = e / z
+            dscores[n, t, y[n, t]] -= 1
+    return total / count, dscores / count
 ''',
 }
 

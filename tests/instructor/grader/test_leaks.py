@@ -179,11 +179,16 @@ PAIRS = _pairs()
 # Pairs that pass on purpose, each with its reason. The test checks that each one still passes,
 # so that the list cannot outlive its reason, and that no other pair does.
 KNOWN = {
-    "leak_01_step_forward__as__02_lstm_step_forward": (
+    "leak_01_lstm_step_forward__as__02_lstm_step_forward": (
         "chapter 1 gives the forward step in pieces, the starting point of its derivations, and "
         "assembles them to check the backward step; chapter 2's first exercise asks for the same step "
         "as one NumPy function whose cache is the student's own design, graded by the backward "
         "exercises that use it"),
+    "leak_01_word_embedding_forward__as__02_word_embedding_forward": (
+        "chapter 1 gives the embedding lookup, one line of indexing, as the forward of its embedding "
+        "backward exercise, under the course's one name for it; chapter 2 asks for the same layer, "
+        "whose forward test (1 point) checks that lookup, while its backward, the part worth "
+        "learning, is graded by a test of its own that the given forward does not answer"),
 }
 
 
@@ -212,7 +217,7 @@ def graded(tmp_path_factory, reference_dir):
 def test_the_search_finds_the_known_lookalikes():
     """The signature rule sees the given LSTM variants of chapter 4 next to its exercise."""
     assert "leak_04_lstm_per_gate__as__04_lstm_fast" in PAIRS
-    assert "leak_01_step_forward__as__02_lstm_step_forward" in PAIRS
+    assert "leak_01_lstm_step_forward__as__02_lstm_step_forward" in PAIRS
     assert "leak_04_lstm_fused__as__04_lstm_fast" not in PAIRS  # it calls lstm_fast
     assert set(KNOWN) <= set(PAIRS)
     assert all(exercise_tests(slug, grade_id) for _, slug, grade_id, _ in PAIRS.values())
