@@ -27,10 +27,18 @@ class CharLM(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(H, V)
 
-    def forward(self, words, state=None):
-        """words: (N, T) ints; state: (h, c), each (layers, N, H), or None (zeros).
-        Returns scores (N, T, V) and the final state."""
-        h, state = self.lstm(self.embed(words), state)
+    def forward(self, x, state=None):
+        """Scores over the vocabulary for every position of a batch of token sequences.
+
+        Inputs:
+        - x: token indices, shape (N, T), int64; index 0 is padding
+        - state: (h0, c0), each (layers, N, H), or None for zeros
+
+        Returns a tuple of:
+        - scores: shape (N, T, V)
+        - (h_n, c_n): the final state, each (layers, N, H)
+        """
+        h, state = self.lstm(self.embed(x), state)
         return self.out(self.drop(h)), state
 
 
@@ -38,13 +46,13 @@ class CharLM(nn.Module):
 def perplexity(model, ids, batch_size=256, device=None) -> float:
     """Perplexity (困惑度) of ``model`` on the encoded poems ``ids``: exp of the mean negative
     log-likelihood per predicted character, padding excluded, in evaluation mode (dropout
-    off); ``inf`` when the model's scores overflow. ``model(words)`` returns (scores, state)."""
+    off); ``inf`` when the model's scores overflow. ``model(x)`` returns (scores, state)."""
     device = device or next(model.parameters()).device
     model.eval()
     nll, count = 0.0, 0
-    for inputs, targets in poem_batches(ids, batch_size):
-        scores = model(inputs.to(device))[0]
-        nll += F.cross_entropy(scores.flatten(0, 1), targets.to(device).flatten(), ignore_index=PAD_INDEX,
+    for x, y in poem_batches(ids, batch_size):
+        scores = model(x.to(device))[0]
+        nll += F.cross_entropy(scores.flatten(0, 1), y.to(device).flatten(), ignore_index=PAD_INDEX,
                                reduction="sum").item()
-        count += int((targets != 0).sum())
+        count += int((y != PAD_INDEX).sum())
     return math.exp(nll / count) if math.isfinite(nll) else math.inf

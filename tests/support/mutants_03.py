@@ -32,8 +32,8 @@ BUGS = {
     "hidden state never detached (retain_graph=True)": Bug(
         "train_chunks",
         "        if state is not None:\n            state = tuple(s.detach() for s in state)\n"
-        "        scores, state = lm(inputs, state)",
-        "        scores, state = lm(inputs, state)",
+        "        scores, state = lm(x, state)",
+        "        scores, state = lm(x, state)",
         "test_train_chunks",
         also=(_RETAIN,),
     ),
@@ -86,14 +86,14 @@ BUGS = {
     ),
     "state restarted from zeros at every chunk": Bug(
         "train_chunks",
-        "            state = tuple(s.detach() for s in state)\n        scores, state = lm(inputs, state)",
-        "            state = None\n        scores, state = lm(inputs, state)",
+        "            state = tuple(s.detach() for s in state)\n        scores, state = lm(x, state)",
+        "            state = None\n        scores, state = lm(x, state)",
         "test_train_chunks",
     ),
     "loss summed over the chunk instead of averaged": Bug(
         "train_chunks",
-        "targets.reshape(-1))",
-        "targets.reshape(-1), reduction='sum')",
+        "y.reshape(-1))",
+        "y.reshape(-1), reduction='sum')",
         "test_train_chunks",
     ),
     "forget and input gates swapped": Bug(
@@ -104,8 +104,8 @@ BUGS = {
     ),
     "step computed on detached tensors (no gradient flows)": Bug(
         "lstm_cell",
-        "a = x @ Wx + bx + h @ Wh + bh",
-        "a = (x @ Wx + bx + h @ Wh + bh).detach()",
+        "a = x @ Wx + bx + prev_h @ Wh + bh",
+        "a = (x @ Wx + bx + prev_h @ Wh + bh).detach()",
         "test_lstm_cell",
     ),
     "biases initialised to zero": Bug(
@@ -123,7 +123,7 @@ BUGS = {
     ),
     "output left time-major with batch_first": Bug(
         "LSTM",
-        "        if self.batch_first:\n            output = output.transpose(0, 1)\n",
+        "        if self.batch_first:\n            out = out.transpose(0, 1)\n",
         "",
         "test_lstm_forward",
     ),
@@ -142,8 +142,8 @@ BUGS = {
     ),
     "final states returned without the layer dimension": Bug(
         "LSTM",
-        "        return output, (h[None], c[None])",
-        "        return output, (h, c)",
+        "        return out, (h[None], c[None])",
+        "        return out, (h, c)",
         "test_lstm_forward",
     ),
     "given state detached inside forward (no gradient reaches h0, c0)": Bug(
@@ -172,24 +172,24 @@ BUGS = {
 GOOD = {
     "per-gate slices and a python list of states": {
         "lstm_cell": '''
-def lstm_cell(x, h, c, Wx, Wh, bx, bh):
-    H = h.shape[1]
-    a = torch.addmm(bx + bh, x, Wx) + h.matmul(Wh)
+def lstm_cell(x, prev_h, prev_c, Wx, Wh, bx, bh):
+    H = prev_h.shape[1]
+    a = torch.addmm(bx + bh, x, Wx) + prev_h.matmul(Wh)
     i = a[:, 0:H].sigmoid()
     f = a[:, H:2 * H].sigmoid()
     g = a[:, 2 * H:3 * H].tanh()
     o = a[:, 3 * H:4 * H].sigmoid()
-    c = f * c + i * g
-    return o * c.tanh(), c
+    next_c = f * prev_c + i * g
+    return o * next_c.tanh(), next_c
 ''',
         "train_chunks": '''
 def train_chunks(lm, chunks, optimizer, state=None, clip=5.0):
     losses = []
-    for inputs, targets in chunks:
+    for x, y in chunks:
         state = None if state is None else (state[0].detach(), state[1].detach())
         optimizer.zero_grad()
-        scores, state = lm(inputs, state)
-        loss = F.cross_entropy(scores.flatten(0, 1), targets.flatten())
+        scores, state = lm(x, state)
+        loss = F.cross_entropy(scores.flatten(0, 1), y.flatten())
         loss.backward()
         nn.utils.clip_grad_norm_(list(lm.parameters()), max_norm=clip)
         optimizer.step()
@@ -235,21 +235,21 @@ class LSTM(nn.Module):
         return self
 ''',
     "lstm_cell": '''
-def lstm_cell(x, h, c, Wx, Wh, bx, bh):
-    a = F.linear(h, Wh.t(), bh) + F.linear(x, Wx.t(), bx)
-    i, f, g, o = a.split(h.shape[1], dim=1)
-    c_next = torch.addcmul(f.sigmoid() * c, i.sigmoid(), g.tanh())
-    return o.sigmoid() * torch.tanh(c_next), c_next
+def lstm_cell(x, prev_h, prev_c, Wx, Wh, bx, bh):
+    a = F.linear(prev_h, Wh.t(), bh) + F.linear(x, Wx.t(), bx)
+    i, f, g, o = a.split(prev_h.shape[1], dim=1)
+    next_c = torch.addcmul(f.sigmoid() * prev_c, i.sigmoid(), g.tanh())
+    return o.sigmoid() * torch.tanh(next_c), next_c
 ''',
     "train_chunks": '''
 def train_chunks(lm, chunks, optimizer, state=None, clip=5.0):
     losses = []
-    for inputs, targets in chunks:
+    for x, y in chunks:
         optimizer.zero_grad(set_to_none=False)
         if state is not None:
             state = (state[0].detach(), state[1].detach())
-        scores, state = lm(inputs, state)
-        loss = F.cross_entropy(scores.transpose(1, 2), targets)
+        scores, state = lm(x, state)
+        loss = F.cross_entropy(scores.transpose(1, 2), y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], clip)
         optimizer.step()

@@ -29,7 +29,7 @@ BOILERPLATE = {"def __init__(self):", "super().__init__()", "with torch.no_grad(
                "return total", "rtol=1e-12, atol=1e-12)",
                # chapter 7's hidden checks write the course's CharLM out (lstmbook.models), so that a
                # student's kernel cannot swap the model they train; and chapter 8's metric calls eval()
-               "self.drop = nn.Dropout(dropout)", "h, state = self.lstm(self.embed(words), state)",
+               "self.drop = nn.Dropout(dropout)", "h, state = self.lstm(self.embed(x), state)",
                "return self.out(self.drop(h)), state", "model.eval()"}
 
 
