@@ -63,27 +63,27 @@ def numpy_vs_torch(size: dict, min_run_time: float, rounds: int):
         _, cache = ch2["lstm_forward"](x, h0, Wx, Wh, b)
         ch2["lstm_backward"](dh, cache)
 
-    lstm = torch.nn.LSTM(D, H, dtype=torch.float64)
+    lstm = torch.nn.LSTM(D, H, batch_first=True, dtype=torch.float64)
     with torch.no_grad():
         lstm.weight_ih_l0.copy_(torch.from_numpy(Wx.T))
         lstm.weight_hh_l0.copy_(torch.from_numpy(Wh.T))
         lstm.bias_ih_l0.copy_(torch.from_numpy(b))
         lstm.bias_hh_l0.zero_()
-    tx = torch.from_numpy(x.transpose(1, 0, 2).copy()).requires_grad_()
+    tx = torch.from_numpy(x).requires_grad_()  # (N, T, D): batch first, as in both chapters
     th0 = torch.from_numpy(h0).requires_grad_()
     tc0 = torch.zeros(N, H, dtype=torch.float64)
-    tdh = torch.from_numpy(dh.transpose(1, 0, 2).copy())
+    tdh = torch.from_numpy(dh)
     tWx = lstm.weight_ih_l0.detach().T.contiguous().requires_grad_()
     tWh = lstm.weight_hh_l0.detach().T.contiguous().requires_grad_()
     tb = (lstm.bias_ih_l0 + lstm.bias_hh_l0).detach().requires_grad_()
 
     def run_torch_lstm():
-        out, _ = lstm(tx, (th0[None], tc0[None]))
-        out.backward(tdh)
+        h, _ = lstm(tx, (th0[None], tc0[None]))
+        h.backward(tdh)
 
     def run_torch_autograd():
-        out, _, _ = ch4["lstm_fast"](tx, th0, tc0, tWx, tWh, tb)
-        out.backward(tdh)
+        h, _, _ = ch4["lstm_fast"](tx, th0, tc0, tWx, tWh, tb)
+        h.backward(tdh)
 
     # the three compute the same thing: check before timing
     _, cache = ch2["lstm_forward"](x, h0, Wx, Wh, b)
