@@ -1,21 +1,27 @@
 """The autograder on every chapter, one structure for all eight: the reference scores full
 marks (written answers left for the instructor), the blank notebook zero, every planted bug
 loses points in the test that names it, and correct answers in another style keep full marks.
-One grading run. (``test_grading.py`` tests the grading system itself: broken hand-ins, the
-CSV, feedback, re-grading, the sandbox and Dask.)"""
+One grading run. Planted bugs that cannot hide one another share a notebook (``sharing``:
+other exercises, other tests, and neither test reaches the other bug's code), so the run
+grades about 75 bug notebooks instead of 120. (``test_grading.py`` tests the grading system
+itself: broken hand-ins, the CSV, feedback, re-grading, the sandbox and Dask.)"""
 import csv
 import re
 
 import nbformat
 import pytest
 
-from course import SLUGS, planted
-from lstmbook.instructor import grader
+import sharing
+from course import ROOT, SLUGS, planted
+from lstmbook.instructor import grader, sources
+from lstmbook.instructor.grader.store import Course
 from submissions import chapter, submission
 
 pytestmark = pytest.mark.slow  # grades in the sandbox
 
 CHAPTERS = {slug: planted(slug) for slug in SLUGS}
+#: Bugs whose test asserts more than the failure of their named test: graded alone.
+ALONE = {"02_numpy_lstm": ["softmax without the max shift overflows"]}
 
 
 def _bugs(m) -> dict:
@@ -27,21 +33,30 @@ def _name(text: str) -> str:
     return re.sub(r"\W+", "_", text).strip("_")
 
 
+def _shared(slug, m) -> list[list[str]]:
+    src = sources.source_notebook(ROOT / "solutions" / f"{slug}.md")
+    bugs = {name: (bug.test, bug.replacement(slug)) for name, bug in m.BUGS.items()}
+    return sharing.groups(src, bugs, alone=ALONE.get(slug, ()))
+
+
 def _students():
-    """student -> (slug, what they hand in: 'reference' | 'blank' | ('bug', name) | ('good', name))"""
-    out = {}
+    """student -> (slug, what they hand in: 'reference' | 'blank' | ('bugs', [names]) |
+    ('good', name)), and (slug, bug) -> the student whose notebook carries that bug."""
+    out, carrier = {}, {}
     for slug, m in CHAPTERS.items():
         p = slug[:2]
         out[f"{p}_reference"] = (slug, "reference")
         out[f"{p}_blank"] = (slug, "blank")
-        for bug in _bugs(m):
-            out[f"{p}_bug_{_name(bug)}"] = (slug, ("bug", bug))
+        for group in _shared(slug, m):
+            student = f"{p}_bug_{_name(group[0])}" + (f"_and_{len(group) - 1}_more" if len(group) > 1 else "")
+            out[student] = (slug, ("bugs", group))
+            carrier.update({(slug, bug): student for bug in group})
         for good in m.GOOD:
             out[f"{p}_good_{_name(good)}"] = (slug, ("good", good))
-    return out
+    return out, carrier
 
 
-STUDENTS = _students()
+STUDENTS, CARRIER = _students()
 
 
 def _graded_tests(slug):
@@ -64,8 +79,11 @@ def graded(tmp_path_factory, reference_dir):
             nb = submission(slug)
         elif what == "blank":
             nb = chapter(slug)
-        elif what[0] == "bug":
-            nb = submission(slug, m.BUGS[what[1]].replacement(slug))
+        elif what[0] == "bugs":
+            cells = {}
+            for bug in what[1]:
+                cells.update(m.BUGS[bug].replacement(slug))
+            nb = submission(slug, cells)
         else:
             nb = submission(slug, m.GOOD[what[1]])
         (subs / student).mkdir()
@@ -74,7 +92,7 @@ def graded(tmp_path_factory, reference_dir):
     results = grader.grade(subs, course, log=messages.append, workers=2,
                             reference_dir=reference_dir)
     by_student = {(r.student, r.assignment): r for r in results}
-    return by_student, "\n".join(messages)
+    return by_student, "\n".join(messages), Course(course)
 
 
 def _result(graded, student):
@@ -105,22 +123,30 @@ def test_blank_notebook_scores_zero(graded, slug):
     assert set(r.failed) == _graded_tests(slug)
 
 
-BUGS = [s for s, (_, what) in STUDENTS.items() if isinstance(what, tuple) and what[0] == "bug"]
 GOOD = [s for s, (_, what) in STUDENTS.items() if isinstance(what, tuple) and what[0] == "good"]
 
 
-@pytest.mark.parametrize("student", BUGS)
-def test_a_planted_bug_loses_points_in_the_test_that_names_it(graded, student):
-    slug, (_, bug) = STUDENTS[student]
-    r = _result(graded, student)
+@pytest.mark.parametrize("slug, bug", sorted(CARRIER), ids=[f"{s[:2]}_{_name(b)}" for s, b in sorted(CARRIER)])
+def test_a_planted_bug_loses_points_in_the_test_that_names_it(graded, slug, bug):
+    r = _result(graded, CARRIER[(slug, bug)])
     assert r.status == "graded"
     assert r.score < r.max_score - _manual_points(slug)
     assert _bugs(CHAPTERS[slug])[bug] in r.failed
 
 
+def test_bugs_share_notebooks_only_across_exercises_and_tests():
+    """Two bugs in one notebook never replace the same exercise nor name the same test."""
+    for student, (slug, what) in STUDENTS.items():
+        if isinstance(what, tuple) and what[0] == "bugs":
+            bugs = [CHAPTERS[slug].BUGS[b] for b in what[1]]
+            tests = [b.test for b in bugs]
+            cells = [gid for b in bugs for gid in b.replacement(slug)]
+            assert len(set(tests)) == len(tests) and len(set(cells)) == len(cells), student
+
+
 def test_only_hidden_tests_catch_the_overflowing_softmax(graded):
     """Chapter 2: its visible tests pass; the points it loses come from the hidden tests."""
-    r = _result(graded, f"02_bug_{_name('softmax without the max shift overflows')}")
+    r = _result(graded, CARRIER[("02_numpy_lstm", "softmax without the max shift overflows")])
     assert r.failed == ["test_temporal_softmax_loss"]
 
 
@@ -130,6 +156,14 @@ def test_a_correct_answer_in_another_style_keeps_full_marks(graded, student):
     r = _result(graded, student)
     assert r.status == "graded" and r.failed == []
     assert r.score == r.max_score - _manual_points(slug)
+
+
+@pytest.mark.parametrize("student", GOOD + [f"{slug[:2]}_reference" for slug in SLUGS])
+def test_a_correct_answer_passes_every_visible_test_too(graded, student):
+    """A visible assert that fails on a correct answer sends the student after a bug that is
+    not there, even when the hidden checks give full marks."""
+    slug, _ = STUDENTS[student]
+    assert graded[2].state(student, slug)["visible_errors"] == {}
 
 
 def test_every_chapter_has_at_least_four_planted_bugs():
