@@ -11,6 +11,7 @@ Only the trusted grader process writes here; nothing in the sandbox can reach th
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -115,13 +116,33 @@ class Course:
         return source_notebook(repo_root() / "solutions" / f"{slug}.md")
 
     def update_assignment(self, slug: str, source_nb) -> None:
-        """Write the source notebook of ``slug`` and (re)build its gradebook entry."""
+        """Write the source notebook of ``slug`` and (re)build its gradebook entry; nothing to
+        do when the source and the configuration are those of the last build, whose release
+        and gradebook entry are still there (grading a chapter again skips nbgrader's run)."""
         src = self.root / "source" / slug
         src.mkdir(parents=True, exist_ok=True)
-        nbformat.write(without_hidden_setup(source_nb), src / f"{slug}.ipynb")
+        text = nbformat.writes(without_hidden_setup(source_nb))
+        digest = hashlib.sha256((text + (self.root / "nbgrader_config.py").read_text()).encode()).hexdigest()
+        stamp = self.root / "lstmbook" / "assignments" / f"{slug}.sha256"
+        if (stamp.is_file() and stamp.read_text() == digest and (src / f"{slug}.ipynb").is_file()
+                and (src / f"{slug}.ipynb").read_text(encoding="utf-8") == text
+                and (self.root / "release" / slug / f"{slug}.ipynb").is_file() and self._has_assignment(slug)):
+            return
+        stamp.unlink(missing_ok=True)
+        (src / f"{slug}.ipynb").write_text(text, encoding="utf-8")
         rc, log = self.nbgrader("generate_assignment", slug, "--force", "--log-level=WARN")
         if rc != 0:
             raise GradingError(f"could not build the gradebook entry of {slug}: {_last_error(log)}")
+        atomic_write(stamp, digest)
+
+    def _has_assignment(self, slug: str) -> bool:
+        if not self.db.is_file():
+            return False
+        with closing(self._connect()) as db:
+            try:
+                return db.execute("SELECT 1 FROM assignment WHERE name = ?", (slug,)).fetchone() is not None
+            except sqlite3.Error:
+                return False
 
     def graded_dir(self, student: str, slug: str) -> Path:
         return self.root / "autograded" / student / slug

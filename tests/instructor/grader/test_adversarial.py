@@ -303,12 +303,13 @@ def corpus(tmp_path_factory, reference_dir):
         "port": listener.port,
     }
 
-    def hand_in(student, nb, name=None, slug=SLUG):
-        (subs / student).mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, subs / student / (name or f"{slug}.ipynb"))
+    def hand_in(student, nb, name=None, slug=SLUG, folder=subs):
+        (folder / student).mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, folder / student / (name or f"{slug}.ipynb"))
 
     hand_in("honest", submission(SLUG))
-    hand_in("victim", submission(SLUG))
+    hand_in("victim", submission(SLUG), folder=base / "earlier")
+    (subs / "victim").mkdir()  # the victim hands in nothing new in the hostile run
     cases = {}
     for k, (name, (slug, code)) in enumerate(FALSE_PASS.items()):
         student = f"fp{k:02d}"
@@ -339,13 +340,12 @@ def corpus(tmp_path_factory, reference_dir):
     (subs / "deep_json").mkdir()
     (subs / "deep_json" / f"{SLUG}.ipynb").write_text("[" * 100000 + "]" * 100000)
 
-    # the victim's earlier grade, from an earlier run
-    first = grader.grade(subs, course, only=[SLUG], workers=2, log=lambda *_: None,
+    # the victim's earlier grade, from an earlier run into the same course
+    first = grader.grade(base / "earlier", course, only=[SLUG], workers=2, log=lambda *_: None,
                           reference_dir=reference_dir, progress=False)
     before = {(r.student, r.assignment): (r.score, r.status) for r in first}
     victim_before = before[("victim", SLUG)]
     config_before = Path(paths["config"]).read_text()
-    (subs / "victim" / f"{SLUG}.ipynb").unlink()  # the victim hands in nothing new now
 
     messages = []
     start = time.time()

@@ -113,3 +113,39 @@ def test_a_course_graded_before_the_store_keeps_its_grades(course):
 def test_nothing_is_stored_before_nbgrader_made_the_gradebook(tmp_path):
     with pytest.raises(GradingError, match="no gradebook yet"):
         Course(tmp_path / "fresh").save(Result("ann", "01_a", "missing"))
+
+
+def test_the_gradebook_entry_is_rebuilt_only_when_the_source_changed(tmp_path, monkeypatch):
+    """Grading a chapter again does not run nbgrader's generate_assignment again, unless the
+    source, the configuration, the release or the gradebook entry changed."""
+    c = Course(tmp_path / "course")
+    runs = []
+
+    def generate_assignment(self, command, slug, *args, **kw):  # what it leaves behind, quickly
+        runs.append(command)
+        (self.root / "release" / slug).mkdir(parents=True, exist_ok=True)
+        (self.root / "release" / slug / f"{slug}.ipynb").write_text("{}")
+        with Gradebook(self.db_url) as gb:
+            gb.update_or_create_assignment(slug)
+        return 0, ""
+
+    monkeypatch.setattr(Course, "nbgrader", generate_assignment)
+    src = _source(CHAPTERS["01_a"])
+    c.update_assignment("01_a", src)
+    c.update_assignment("01_a", src)
+    assert runs == ["generate_assignment"]
+    src.cells[0].source = "x = 1"
+    c.update_assignment("01_a", src)
+    assert len(runs) == 2
+    (c.root / "release" / "01_a" / "01_a.ipynb").unlink()
+    c.update_assignment("01_a", src)
+    assert len(runs) == 3
+    (c.root / "nbgrader_config.py").write_text((c.root / "nbgrader_config.py").read_text() + "\n# changed\n")
+    c.update_assignment("01_a", src)
+    assert len(runs) == 4
+    c.update_assignment("01_a", src)
+    assert len(runs) == 4
+    with Gradebook(c.db_url) as gb:
+        gb.remove_assignment("01_a")
+    c.update_assignment("01_a", src)
+    assert len(runs) == 5

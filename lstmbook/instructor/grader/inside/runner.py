@@ -58,7 +58,8 @@ def main(argv: list[str]) -> int:
     nb = nbformat.reads(header["notebook"], as_version=4)
     client = NotebookClient(nb, timeout=header.get("cell_timeout", 300), allow_errors=True,
                             interrupt_on_timeout=True, kernel_name="python3",
-                            record_timing=False, resources={"metadata": {"path": str(work)}})
+                            record_timing=False, resources={"metadata": {"path": str(work)}},
+                            shutdown_kernel="immediate")  # the grader kills the process group anyway
     died = ""
     checks_out: dict[str, str] = {}
     n_student = len(nb.cells)
