@@ -85,6 +85,37 @@ def test_graded_cells_are_stubs_without_outputs_and_the_reference_run_is_kept(sl
     assert not [o for c in unexpected for o in c.outputs if o.output_type == "error"]
 
 
+def _printed_library_code(slug):
+    """(name, the course-library object, what the chapter printed) for every
+    ``print(inspect.getsource(name))`` of a name the chapter imports from ``lstmbook``."""
+    import importlib
+
+    nb = _chapter(slug)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    origin = {name.strip(): module for module, names in re.findall(r"^from (lstmbook[\w.]*) import ([\w, ]+)$", code, re.M)
+              for name in names.split(",")}
+    for cell in nb.cells:
+        for name in re.findall(r"inspect\.getsource\((\w+)\)", cell.source if cell.cell_type == "code" else ""):
+            if name in origin:
+                printed = "".join(o.get("text", "") for o in cell.get("outputs", []))
+                yield name, getattr(importlib.import_module(origin[name]), name), printed
+
+
+def test_chapters_print_the_course_library_s_code():
+    assert sum(1 for slug in SLUGS for _ in _printed_library_code(slug)) >= 4
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_printed_library_code_is_today_s(slug):
+    """A chapter that shows a course-library function shows the code students import: a
+    change to lstmbook not followed by ``make chapters`` fails here."""
+    import inspect
+
+    for name, obj, printed in _printed_library_code(slug):
+        assert inspect.getsource(obj) in printed, (f"chapters/{slug}.ipynb prints an older {name}: "
+                                                   f"run make chapters CHAPTER={slug}")
+
+
 def test_outputs_hold_statistics_and_samples_not_corpus_lines():
     lines = set()
     for poem in data.load_poems("tang300"):
