@@ -230,15 +230,15 @@ def encode(poems: list[str], vocab) -> list[list[int]]:
 
 def stream_chunks(poems: list[str], vocab, N: int, T: int) -> list:
     """One epoch of a language model trained on a stream: the encoded poems joined into one
-    stream, split into N parallel streams, cut into consecutive ``(inputs, targets)`` pairs
-    of shape (N, T), the targets one character ahead. The state at the end of one pair is the
-    right start for the next."""
+    stream, split into N parallel streams, cut into consecutive ``(x, y)`` pairs of shape
+    (N, T), the targets ``y`` one character ahead of ``x``. The state at the end of one pair is
+    the right start for the next."""
     import torch
 
     stream = torch.tensor([i for seq in encode(poems, vocab) for i in seq])
     L = (len(stream) - 1) // N
-    inputs, targets = stream[:N * L].view(N, L), stream[1:N * L + 1].view(N, L)
-    return [(inputs[:, k:k + T], targets[:, k:k + T]) for k in range(0, L - T + 1, T)]
+    x, y = stream[:N * L].view(N, L), stream[1:N * L + 1].view(N, L)
+    return [(x[:, k:k + T], y[:, k:k + T]) for k in range(0, L - T + 1, T)]
 
 
 def longest_copy(text: str, corpus: str) -> int:
@@ -276,8 +276,9 @@ def poem_splits(dataset: str, poems: int | None = None, min_count: int = 1, dev_
 
 
 def poem_batches(ids: list[list[int]], batch_size: int, seed: int | None = None):
-    """Batches of whole poems for a language model: yields ``(inputs, targets)``, int64 tensors
-    (N, T) padded with 0, the targets one character ahead; in order, or shuffled by ``seed``."""
+    """Batches of whole poems for a language model: yields ``(x, y)``, int64 tensors (N, T)
+    padded with 0, the targets ``y`` one character ahead of ``x``; in order, or shuffled by
+    ``seed``."""
     import numpy as np
     import torch
 

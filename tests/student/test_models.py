@@ -27,13 +27,13 @@ def test_poem_batches_pad_shift_and_shuffle_reproducibly():
 def test_char_lm_shapes_state_and_padding():
     torch.manual_seed(0)
     lm = models.CharLM(V=11, D=4, H=6)
-    words = torch.tensor([[1, 2, 3], [4, 5, 0]])
-    scores, (h, c) = lm(words)
-    assert scores.shape == (2, 3, 11) and h.shape == c.shape == (1, 2, 6)
+    x = torch.tensor([[1, 2, 3], [4, 5, 0]])
+    scores, (h_n, c_n) = lm(x)
+    assert scores.shape == (2, 3, 11) and h_n.shape == c_n.shape == (1, 2, 6)
     assert torch.equal(lm.embed.weight[data.PAD_INDEX], torch.zeros(4))
     # the state carries on: two halves with the state passed on equal one whole run
-    first, state = lm(words[:, :2])
-    second, _ = lm(words[:, 2:], state)
+    first, state = lm(x[:, :2])
+    second, _ = lm(x[:, 2:], state)
     assert torch.allclose(torch.cat([first, second], 1), scores, atol=1e-6)
 
 
