@@ -118,7 +118,45 @@ def static_warnings(nb, path: Path) -> tuple[str | None, list[str]]:
             warnings.append(f"cell {index} ({gid}): the exercise still holds its stub ('{STUB}')")
         if meta.get("solution") and cell.cell_type == "markdown" and ANSWER_STUB in cell.source:
             warnings.append(f"cell {index} ({gid}): the written answer is still '{ANSWER_STUB}'")
-    return chapter, warnings
+    return chapter, warnings + rule_warnings(nb)
+
+
+def rule_warnings(nb) -> list[str]:
+    """What the grader's reading of the code will hold against it: a use of what an
+    exercise's "write it yourself" rule forbids (its tests score 0), and code in an exercise
+    that reaches the grader's instruments or the interpreter's hooks (flagged for review)."""
+    import ast
+
+    from .rules import breaches, needs_review
+
+    rules, names, warnings = {}, {}, []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader") or {}
+        if cell.cell_type != "code" or not meta.get("solution") or "grade_id" not in meta:
+            continue
+        forbid = (cell.metadata.get("lstmbook") or {}).get("forbid") or []
+        if isinstance(forbid, list) and all(isinstance(f, str) for f in forbid):
+            rules[meta["grade_id"]] = forbid
+        try:
+            body = ast.parse(cell.source).body
+        except SyntaxError:
+            body = []
+        names[meta["grade_id"]] = {meta["grade_id"]} | {
+            n.name for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    try:
+        found = breaches(nb, rules, names)
+    except Exception as exc:  # a rule the notebook's metadata garbled, code too odd to read
+        return [f"the exercises' rules could not be checked ({type(exc).__name__}: {exc}); "
+                "download the notebook again if its metadata was edited"]
+    for b in found:
+        warnings.append(f"cell {b.cell}: {b.describe()}; the grader will score its tests 0")
+    for index, cell in enumerate(nb.cells, start=1):
+        meta = cell.metadata.get("nbgrader") or {}
+        if cell.cell_type == "code" and meta.get("solution"):
+            for f in needs_review(cell.source):
+                warnings.append(f"cell {index}, line {f.line}: {f.name} ({f.rule}); the grader "
+                                "flags this for an instructor to read")
+    return warnings
 
 
 def first_error(outputs) -> dict | None:

@@ -12,6 +12,24 @@ os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+#: Debian's chromium: the browser tests drive it with Playwright and never download a browser.
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless chromium (Debian's) for the tests that click through pages."""
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; "
+                    ".ci/run does); the browser test never downloads a browser")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM))
+        yield b
+        b.close()
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT

@@ -11,6 +11,12 @@ Cells in the MyST sources are marked with tags, which become nbgrader metadata:
   ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` is removed for students.
 - ``tags: [manual]`` with ``grade_id`` and ``points`` on a markdown cell: a written answer,
   graded by hand.
+- ``:forbid: [torch.optim, ...]`` on a solution cell: the exercise's "write it yourself" rule,
+  what its code must not use (dotted names, each with everything under it; ``.name`` for an
+  attribute of anything; ``name(position:keyword)`` for a call that passes that argument,
+  by name or at that position, other than 1), kept as ``metadata.lstmbook.forbid`` and stated to students in a comment atop the
+  cell. The grader checks the hand-in's code statically (:mod:`lstmbook.rules`); a use scores
+  0 for the tests of the exercise.
 - ``:tags: [hidden-setup]`` on a code cell: code that the hidden tests of the chapter share
   (helpers, seeded inputs). It runs where it stands in the reference run, the grader prepends
   it to every hidden check, and it never reaches students (like the hidden tests).
@@ -73,6 +79,12 @@ def _nbgrader_meta(cell, where: str) -> dict | None:
             grade_id = found.group(1)
         if "### BEGIN SOLUTION" not in cell.source:
             raise BuildError(f"{where}: solution cell {grade_id} has no ### BEGIN SOLUTION region")
+        forbid = cell.metadata.pop("forbid", None)
+        if forbid is not None:
+            if not (isinstance(forbid, list) and forbid and all(isinstance(f, str) and f for f in forbid)):
+                raise BuildError(f"{where}: :forbid: is a list of names, e.g. [torch.optim]")
+            cell.metadata["lstmbook"] = {"forbid": list(forbid)}
+            cell.source = rule_comment(forbid) + cell.source
         meta = dict(grade=False, solution=True, locked=False)
     elif mark == "test":
         if cell.cell_type != "code" or grade_id is None or points is None:
@@ -83,6 +95,18 @@ def _nbgrader_meta(cell, where: str) -> dict | None:
             raise BuildError(f"{where}: a manual cell is a markdown cell with grade_id and points")
         meta = dict(grade=True, solution=True, locked=False, points=points)
     return dict(meta, grade_id=str(grade_id), schema_version=3, task=False)
+
+
+def rule_comment(forbid: list[str]) -> str:
+    """The comment atop an exercise that states its "write it yourself" rule."""
+    import textwrap
+
+    names = [f"{f[:f.index('(')]} with {f[f.index('(') + 1:-1].split(':')[-1]} other than 1"
+             if f.endswith(")") else f for f in forbid]
+    text = ("Rule: write it yourself. The tests of this exercise score 0 if this code uses "
+            + ", ".join(names) + " (or anything in " + ("it" if len(names) == 1 else "them")
+            + "). `lstmbook check NOTEBOOK` warns before you hand in.")
+    return "".join(f"# {line}\n" for line in textwrap.wrap(text, 90))
 
 
 def course_url(root: Path | None = None) -> str:

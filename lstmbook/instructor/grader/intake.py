@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
+import unicodedata
 from pathlib import Path
 
 import nbformat
 
 SKIP_DIRS = {".ipynb_checkpoints", "__MACOSX", ".git"}
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$")
+NAME_PUNCTUATION = set("_.@+- ")
+MAX_NAME_CHARS = 100
+MAX_NAME_BYTES = 200  # a folder name is at most 255 bytes on common file systems
 MAX_NOTEBOOK_BYTES = 20 * 2 ** 20
 MAX_FILES = 200
 
@@ -117,40 +119,88 @@ def locate(student_dir: Path, slug: str, expected_ids: set[str]):
         if len(grade_ids(nb) & expected_ids) * 2 > len(expected_ids):
             matches.append((p, nb))
     if len(matches) == 1:
-        rel = matches[0][0].relative_to(student_dir)
+        rel = printable(str(matches[0][0].relative_to(student_dir)), 100)
         return matches[0][0], matches[0][1], f"graded {rel} (expected the name {slug}.ipynb)"
-    names = ", ".join(str(p.relative_to(student_dir)) for p in found) or "no notebooks"
+    names = ", ".join(printable(str(p.relative_to(student_dir)), 100) for p in found) or "no notebooks"
     if len(matches) > 1:
         return None, None, f"several notebooks look like {slug}: {names}; keep one"
     extra = f"; {'; '.join(refused)}" if refused else ""
     return None, None, f"no {slug}.ipynb (found: {names}){extra}"
 
 
+def name_problem(name: str) -> str:
+    """Why ``name`` cannot be a student id, or '' when it can.
+
+    Any language's letters and digits are welcome (王小明, José, Ольга), with ``_ . @ + -``
+    and single spaces between them; refused are names that are unsafe as a folder, a
+    gradebook key or a line of the summary: control and format characters (newlines, ANSI
+    escapes, bidirectional overrides), slashes and other punctuation, a first character that
+    is not a letter or digit, and names longer than 100 characters.
+    """
+    if not name:
+        return "the folder name is empty"
+    if len(name) > MAX_NAME_CHARS or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"the folder name is longer than {MAX_NAME_CHARS} characters"
+    bad = sorted({ch for ch in name if not (unicodedata.category(ch)[0] in "LMN" or ch in NAME_PUNCTUATION)})
+    if bad:
+        shown = " ".join(printable(ch) if printable(ch) != ch else repr(ch) for ch in bad[:5])
+        return f"the folder name holds characters a student id cannot have ({shown}); use letters, digits and _ . @ + -"
+    if unicodedata.category(name[0])[0] not in "LN":
+        return "a student id starts with a letter or a digit"
+    if name != name.strip() or "  " in name:
+        return "the folder name starts or ends with a space, or holds two in a row"
+    return ""
+
+
+def student_id(folder: Path) -> str:
+    """The student id of a student folder: its name in Unicode normal form C (a folder
+    zipped on a Mac spells é as e + a combining accent; both are the same student)."""
+    return unicodedata.normalize("NFC", folder.name)
+
+
 def students_of(submissions: Path, log) -> tuple[list[Path], list[tuple[str, str]]]:
     """Student folders, and ``(shown name, reason)`` for every entry that is refused (links,
-    odd names). ValueError when ``submissions`` is not a folder."""
+    unsafe names). ValueError when ``submissions`` is not a folder."""
     if not submissions.is_dir():
         raise ValueError(f"{submissions} is not a folder of student folders")
-    good, bad = [], []
+    good, bad, seen = [], [], {}
     for entry in sorted(os.scandir(submissions), key=lambda e: e.name):
         if entry.name in SKIP_DIRS or entry.name.startswith("."):
             continue
         st = entry.stat(follow_symlinks=False)
         if stat.S_ISREG(st.st_mode) and entry.name.endswith(".ipynb"):
-            log(f"warning: {submissions / entry.name} is not inside a student folder; ignored")
+            log(f"warning: {printable(str(submissions / entry.name))} is not inside a student folder; ignored")
             continue
         if not stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
             if stat.S_ISLNK(st.st_mode):
                 bad.append((display(entry.name), "the student folder is a symbolic link (refused)"))
             continue
-        if not NAME.match(entry.name):
-            bad.append((display(entry.name),
-                        "the folder name is not a usable student id (letters, digits, . _ - @ +)"))
+        why = name_problem(entry.name)
+        if not why and student_id(Path(entry.path)) in seen:
+            why = f"another folder has the same name, {seen[student_id(Path(entry.path))]!r}, spelt another way"
+        if why:
+            bad.append((display(entry.name), f"{why} (refused)"))
             continue
+        seen[student_id(Path(entry.path))] = entry.name
         good.append(Path(entry.path))
     return good, bad
 
 
+def printable(text: str, limit: int | None = None) -> str:
+    """Student-controlled text made safe for a terminal, a CSV cell or a log line: letters of
+    every script stay as they are; control and format characters (newlines, ANSI escapes,
+    bidirectional overrides), unpaired surrogates and private-use characters are shown as
+    escapes (``\\n``, ``\\x1b``, ``\\u202e``). ``limit`` cuts to that many characters."""
+    out = []
+    for ch in str(text):
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            out.append(ascii(ch)[1:-1])
+        else:
+            out.append(ch)
+    s = "".join(out)
+    return s if limit is None or len(s) <= limit else s[:limit - 1] + "…"
+
+
 def display(name: str) -> str:
-    """A student-controlled name made safe to print: ASCII escapes, at most 60 characters."""
-    return ascii(name)[1:-1][:60]
+    """A student-controlled name made safe to print, at most 60 characters."""
+    return printable(name, 60)

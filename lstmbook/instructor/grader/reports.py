@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import time
+import unicodedata
 from pathlib import Path
 
 from .feedback import write_feedback
+from .intake import printable
 from .store import FIELDS, Course, GradingError, Result, atomic_write
 
 
@@ -22,12 +24,19 @@ def write_csv(course: Course, extra: list[Result] = (), order: list[str] | None 
     writer = csv.DictWriter(buf, fieldnames=FIELDS)
     writer.writeheader()
     for r in rows:
-        writer.writerow(r.row())
+        writer.writerow({k: _cell(v) for k, v in r.row().items()})
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = course.root / f"grades-{stamp}.csv"
     atomic_write(target, buf.getvalue())
     atomic_write(course.root / "grades.csv", buf.getvalue())
     return target
+
+
+def _cell(value: str) -> str:
+    """A CSV cell safe to open: no control characters, and no text a spreadsheet would run as
+    a formula (a leading = + - @ gets a quote, as OWASP advises)."""
+    value = printable(value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def export(course_dir: Path, log=print) -> list[Result]:
@@ -45,6 +54,11 @@ def export(course_dir: Path, log=print) -> list[Result]:
     return results
 
 
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal (Chinese characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def summary_table(results: list[Result]) -> str:
     """A plain-text table: one line per student and chapter."""
     head = ("student", "chapter", "score", "status", "note")
@@ -54,13 +68,15 @@ def summary_table(results: list[Result]) -> str:
         notes = [r.note] if r.note else []
         if r.failed:
             notes.append("failed: " + ", ".join(r.failed))
+        if r.review:
+            notes.append("NEEDS REVIEW: " + r.review)
         if r.manual:
             what = f"{r.pending:g} points of written answers" if r.pending else "written answers"
             notes.append(f"{what} wait for manual grading (nbgrader formgrader, then lstmbook export)")
-        rows.append((r.student, r.assignment, score, r.status, "; ".join(notes)))
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+        rows.append(tuple(printable(x) for x in (r.student, r.assignment, score, r.status, "; ".join(notes))))
+    widths = [max(_width(str(x)) for x in col) for col in zip(head, *rows)]
     widths[-1] = 0
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    line = lambda cells: "  ".join(str(c) + " " * (w - _width(str(c))) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     counts = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1

@@ -27,12 +27,12 @@ import nbformat
 
 from ...check import first_error
 from ..sources import chapter_sources
-from . import intake, sandbox as sbx, testmodel
+from . import conduct, intake, sandbox as sbx, testmodel
 from .feedback import write_feedback
 from .formgrader import for_formgrader
 from .reports import summary_table, write_csv
 from .store import Course, GradingError, Result, atomic_write
-from .verdicts import judge, parse_records
+from .verdicts import judge, parse_records, runner_text
 
 UNSAFE_FLAG = "--unsafe-no-sandbox"
 
@@ -126,7 +126,7 @@ def grade(submissions: Path, course_dir: Path, force: bool = False,
     for slug in slugs:
         ids = intake.grade_ids(sources[slug])
         for sdir in students:
-            student = sdir.name
+            student = intake.student_id(sdir)
             res = Result(student, slug, "missing")
             try:
                 path, nb, note = intake.locate(sdir, slug, ids)
@@ -166,8 +166,9 @@ def grade(submissions: Path, course_dir: Path, force: bool = False,
                 out = fut.result()
             except Exception as exc:  # a worker lost, a Dask error: this student only
                 out = {"ok": False, "reason": f"the worker failed: {type(exc).__name__}: {exc}",
-                       "log": "", "seconds": 0.0}
-            results.append(_record(course, res, sources[key[1]], refs[key[1]], out, log))
+                       "fault": "machine", "log": "", "seconds": 0.0}
+            results.append(_record(course, res, sources[key[1]], refs[key[1]], out, log,
+                                   jobs[key]["notebook"]))
             bar.update(1)
         bar.close()
     finally:
@@ -209,32 +210,49 @@ def _verdicts(src, ref: dict, result: dict) -> list[dict]:
     errors = result.get("check_errors") if isinstance(result.get("check_errors"), dict) else {}
     out = []
     for test in testmodel.tests(src):
-        err = errors.get(test.grade_id)
-        err = err[:300] if isinstance(err, str) else ""
+        err = runner_text(errors.get(test.grade_id))
         passed, message = judge(ref["records"][test.grade_id], records.get(test.grade_id), err)
         out.append({"test": test.grade_id, "points": test.points, "passed": passed,
                     "message": message})
     return out
 
 
-def _record(course: Course, res: Result, src, ref: dict, out: dict, log) -> Result:
-    """Judge one sandbox run and write the grade store, the autograded notebook, the feedback."""
-    if not out.get("ok"):
+def _record(course: Course, res: Result, src, ref: dict, out: dict, log,
+            job_notebook: str = "{}") -> Result:
+    """Judge one sandbox run and write the grade store, the autograded notebook, the feedback.
+
+    A run that failed for the grading machine's reasons (no sandbox, no kernel, a lost
+    worker) is ``error`` and grades nothing. A run that the submission's own code broke
+    (killed or stopped the runner, ran past the time limit) is graded: every test its checks
+    did not reach scores 0, and the note says why."""
+    if not out.get("ok") and out.get("fault") != "submission":
         res.status = "error"
         res.note = "; ".join(filter(None, [res.note, f"not graded: {out.get('reason')}"]))
         return _not_graded(course, res)
-    result = out["result"]
+    if out.get("ok"):
+        result = out["result"]
+        died = runner_text(result.get("died"))
+    else:  # the submission broke the run: nothing recorded, the notebook as handed in
+        died = str(out.get("reason", ""))
+        result = {"notebook": job_notebook, "records": {}, "check_errors": {}}
     try:
         executed = nbformat.reads(result["notebook"], as_version=4)
     except Exception:
         executed = None
     verdicts = _verdicts(src, ref, result)
-    died = result.get("died") if isinstance(result.get("died"), str) else ""
+    if not out.get("ok"):
+        for v in verdicts:
+            v["message"] = f"no results: {died}"
+    zero, flags = conduct.assess(src, nbformat.reads(job_notebook, as_version=4))
+    for v in verdicts:  # an exercise's "write it yourself" rule, read on the code
+        if v["test"] in zero:
+            v["passed"], v["message"] = False, zero[v["test"]]
     answers = _written_answers(executed, src) if executed is not None else {}
     course.write_gradebook(res.student, res.assignment, src, verdicts, answers)
     state = {"verdicts": verdicts, "died": died[:300], "seconds": out.get("seconds"),
              "visible_errors": _visible_errors(executed, src) if executed is not None else {},
-             "answers": {k: hashlib.sha256(v.encode()).hexdigest() for k, v in answers.items()}}
+             "answers": {k: hashlib.sha256(v.encode()).hexdigest() for k, v in answers.items()},
+             "review": flags}
     if executed is not None:
         target = course.graded_dir(res.student, res.assignment) / f"{res.assignment}.ipynb"
         atomic_write(target, nbformat.writes(for_formgrader(executed, src)))
@@ -244,7 +262,7 @@ def _record(course: Course, res: Result, src, ref: dict, out: dict, log) -> Resu
     course.save(res, state)
     course.fill(res)
     res.feedback = write_feedback(course, res.student, res.assignment)
-    log(f"[{res.assignment}] {res.student}: {res.score:g}/{res.max_score:g} "
+    log(f"[{res.assignment}] {intake.printable(res.student)}: {res.score:g}/{res.max_score:g} "
         f"in {out.get('seconds', 0):.0f} s")
     return res
 

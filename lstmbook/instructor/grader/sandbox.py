@@ -254,12 +254,14 @@ def run_job(job: dict) -> dict:
     ``job``: ``notebook`` (JSON text), ``checks`` ([[test, code]...]), ``sandbox`` (bool),
     ``limits`` (dict of :class:`Limits` fields), ``data_dir``, ``manifest`` (paths or None),
     ``key`` (anything, returned as is).
-    Returns ``key``, ``ok``, ``reason`` (why there is no result), ``result`` (the runner's
-    JSON), ``seconds``, ``log`` (the end of the runner's stderr).
+    Returns ``key``, ``ok``, ``reason`` (why there is no result), ``fault`` (whose it is:
+    ``machine`` when no kernel could be started, ``submission`` once one was), ``result``
+    (the runner's JSON), ``seconds``, ``log`` (the end of the runner's stderr).
     """
     limits = Limits(**job.get("limits", {}))
     start = time.perf_counter()
-    out = {"key": job.get("key"), "ok": False, "reason": "", "result": None, "log": "", "seconds": 0.0}
+    out = {"key": job.get("key"), "ok": False, "reason": "", "fault": "machine", "result": None,
+           "log": "", "seconds": 0.0}
     read_fd, write_fd = os.pipe()
     with tempfile.TemporaryDirectory(prefix="lstmbook-job-") as tmp:
         kw = {}
@@ -311,55 +313,108 @@ def _kill(proc: subprocess.Popen) -> None:
             pass
 
 
-def _read_until(fd: int, buf: bytearray, deadline: float, stop) -> bool:
-    """Read from ``fd`` into ``buf`` until ``stop(buf)``, EOF, the deadline or the size cap."""
+#: A runner found stopped (SIGSTOP) this many seconds in a row is the submission's doing.
+STOPPED_GRACE = 3.0
+
+
+def _stopped(proc) -> bool:
+    """Whether a process of the sandbox, the runner included, stands stopped (SIGSTOP or a
+    tracer), which would otherwise hold this worker until the wall limit."""
+    import psutil
+
+    try:
+        procs = [psutil.Process(proc.pid)] + psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        return False
+    for p in procs:
+        try:
+            if p.status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP) and \
+                    RUNNER in " ".join(p.cmdline()):
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
+def _read_until(fd: int, buf: bytearray, deadline: float, stop, proc=None) -> str:
+    """Read from ``fd`` into ``buf`` until ``stop(buf)``: '' then, else why it ended
+    ('eof', 'time', 'size', 'stopped': the runner was found stopped)."""
+    stopped_since = None
     while not stop(buf):
         left = deadline - time.monotonic()
-        if left <= 0 or len(buf) > MAX_RESULT_BYTES:
-            return False
-        ready, _, _ = select.select([fd], [], [], min(left, 5.0))
+        if left <= 0:
+            return "time"
+        if len(buf) > MAX_RESULT_BYTES:
+            return "size"
+        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
         if not ready:
+            if proc is not None and _stopped(proc):
+                stopped_since = stopped_since or time.monotonic()
+                if time.monotonic() - stopped_since >= STOPPED_GRACE:
+                    return "stopped"
+            else:
+                stopped_since = None
             continue
         chunk = os.read(fd, 1 << 20)
         if not chunk:
-            return stop(buf)
+            return "" if stop(buf) else "eof"
         buf += chunk
-    return True
+    return ""
+
+
+def _line(buf: bytearray) -> tuple[bytes, bytearray]:
+    first, _, rest = bytes(buf).partition(b"\n")
+    return first, bytearray(rest)
+
+
+#: Why a run that had started (the kernel was up) gave no result: the submission's doing.
+_WHY = {
+    "time": "the notebook ran past the time limit of {wall} s",
+    "eof": "the runner stopped while running the notebook (the notebook's code killed it, "
+           "or ran it out of memory)",
+    "stopped": "the notebook's code stopped the grader's runner",
+    "size": f"the notebook's results are larger than {MAX_RESULT_BYTES >> 20} MiB",
+}
 
 
 def _talk(proc, read_fd: int, job: dict, limits: Limits, start: float) -> dict:
+    """The protocol with the runner. A failure before the kernel is up is the grading
+    machine's (``fault: machine``); once it is, the submission's code is responsible
+    (``fault: submission``)."""
     deadline = time.monotonic() + limits.wall
     header = json.dumps({"notebook": job["notebook"], "cell_timeout": limits.cell}) + "\n"
     try:
         proc.stdin.write(header.encode())
         proc.stdin.flush()
     except OSError:
-        return {"reason": "the runner stopped before it read the notebook"}
+        return {"reason": "the runner stopped before it read the notebook", "fault": "machine"}
+    has_line = lambda b: b"\n" in b  # noqa: E731
     buf = bytearray()
-    if not _read_until(read_fd, buf, deadline, lambda b: b"\n" in b):
-        why = "the notebook ran past the time limit" if time.monotonic() >= deadline else \
-            "the runner stopped while running the notebook"
-        return {"reason": why}
-    first, _, rest = bytes(buf).partition(b"\n")
+    why = _read_until(read_fd, buf, deadline, has_line, proc)
+    first, buf = _line(buf)
+    if why or first != b"started":
+        return {"reason": "the runner could not start a kernel" + (f" ({why})" if why else ""),
+                "fault": "machine"}
+    fail = lambda why: {"reason": _WHY[why].format(wall=limits.wall), "fault": "submission"}  # noqa: E731
+    why = _read_until(read_fd, buf, deadline, has_line, proc)
+    if why:
+        return fail(why)
+    first, buf = _line(buf)
     if first != b"ready":
-        return {"reason": "the runner sent something else than its ready signal"}
+        return {"reason": "the runner sent something else than its ready signal", "fault": "submission"}
     try:
         proc.stdin.write((json.dumps(job["checks"]) + "\n").encode())
         proc.stdin.close()
     except OSError:
-        return {"reason": "the runner stopped before it read the checks"}
-    buf = bytearray(rest)
-    if not _read_until(read_fd, buf, deadline, lambda b: b"\n" in b):
-        if len(buf) > MAX_RESULT_BYTES:
-            return {"reason": f"the notebook's results are larger than {MAX_RESULT_BYTES >> 20} MiB"}
-        why = "the checks ran past the time limit" if time.monotonic() >= deadline else \
-            "the runner stopped before it returned results"
-        return {"reason": why}
+        return fail("eof")
+    why = _read_until(read_fd, buf, deadline, has_line, proc)
+    if why:
+        return fail(why)
     line = bytes(buf).partition(b"\n")[0]
     try:
         result = json.loads(line.decode("utf-8", "replace"))
-    except json.JSONDecodeError:
-        return {"reason": "the runner returned malformed results"}
+    except (json.JSONDecodeError, RecursionError):
+        result = None
     if not isinstance(result, dict):
-        return {"reason": "the runner returned malformed results"}
+        return {"reason": "the runner returned malformed results", "fault": "submission"}
     return {"ok": True, "result": result}

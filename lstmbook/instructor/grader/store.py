@@ -48,6 +48,7 @@ class Result:
     manual: bool = False
     pending: float = 0.0  # points of written answers that wait for the instructor
     feedback: Path | None = None
+    review: str = ""  # code that touches the grader's instruments: what an instructor should read
 
     def row(self) -> dict:
         return {
@@ -59,6 +60,7 @@ class Result:
             "needs_manual_grading": "yes" if self.manual else "no",
             "manual_points_pending": f"{self.pending:g}" if self.pending else "",
             "failed_tests": " ".join(self.failed),
+            "needs_review": self.review,
             "note": self.note,
         }
 
@@ -264,6 +266,7 @@ class Course:
             res.pending = s["pending"]
             fb = self.feedback_file(res.student, res.assignment)
             res.feedback = fb if fb.is_file() else None
+            res.review = review_line((self.state(res.student, res.assignment) or {}).get("review") or [])
         return res
 
     def _import_old_state(self) -> None:
@@ -291,6 +294,12 @@ class Course:
 
     def save_reference(self, slug: str, fingerprint: str, ref: dict) -> None:
         atomic_write(self.reference_path(slug, fingerprint), json.dumps(ref))
+
+
+def review_line(flags: list[dict]) -> str:
+    """The "needs review" flags of a run in one line (grades.csv, the summary)."""
+    text = "; ".join(f"{f['name']} ({f['reason']}) at cell {f['cell']}, line {f['line']}" for f in flags[:10])
+    return text + (f"; and {len(flags) - 10} more" if len(flags) > 10 else "")
 
 
 def _comment(gb, name, notebook, slug, student) -> str:

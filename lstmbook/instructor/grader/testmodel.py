@@ -57,6 +57,21 @@ def tests(source_nb) -> list[Test]:
     return out
 
 
+def exercises(source_nb) -> dict[str, tuple[list[str], list[str]]]:
+    """exercise grade_id -> (its "write it yourself" rule, the tests that grade it): the test
+    cells between the exercise's solution cell and the next one."""
+    out, current = {}, None
+    for cell in source_nb.cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type == "code" and meta.get("solution"):
+            rule = cell.get("metadata", {}).get("lstmbook", {}).get("forbid", [])
+            current = meta["grade_id"]
+            out[current] = (list(rule), [])
+        elif cell.cell_type == "code" and meta.get("grade") and current is not None:
+            out[current][1].append(meta["grade_id"])
+    return out
+
+
 def written(source_nb) -> dict[str, float]:
     """grade_id -> points of the written answers (markdown cells graded by hand)."""
     return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c)["points"]) for c in source_nb.cells

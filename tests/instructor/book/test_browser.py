@@ -7,7 +7,6 @@ import functools
 import html.parser
 import http.server
 import threading
-from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
@@ -17,7 +16,6 @@ from course import ROOT
 
 pytestmark = pytest.mark.slow  # the built book in a real browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def _chapter_pages() -> list[str]:
@@ -44,19 +42,6 @@ def server(book):
     yield f"http://127.0.0.1:{httpd.server_address[1]}/"
     httpd.shutdown()
     httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; "
-                    ".ci/run does); the browser test never downloads a browser")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM))
-        yield b
-        b.close()
 
 
 class _Visit:

@@ -19,7 +19,7 @@ from course import ROOT, SLUGS
 from lstmbook import check
 from lstmbook.instructor import sources
 from lstmbook.instructor.book import publish
-from submissions import fill, reference_cells
+from submissions import fill, reference_cells, submission
 
 #: Lines that a hidden test shares with the student package as plain Python and PyTorch API
 #: (a TorchDispatchMode's signature: timing.matmul_calls, which chapter 4 shows, has one too)
@@ -171,6 +171,28 @@ def test_check_warns_about_a_renamed_file_and_an_edited_locked_cell(root, tmp_pa
     nbformat.write(untouched, good)
     _, warnings = check.static_warnings(untouched, good)
     assert not [w for w in warnings if "locked" in w or "hand it in" in w], warnings
+
+
+def test_check_warns_about_what_an_exercise_must_not_use_and_about_hooks(root, tmp_path):
+    """The rule stated atop an exercise is checked before hand-in, on the code, as the grader
+    checks it; so is code that reaches the interpreter's hooks. The blank notebook and the
+    reference answers get no such warning."""
+    path = tmp_path / "06_optimizers.ipynb"
+    blank = nbformat.read(root / "chapters" / "06_optimizers.ipynb", as_version=4)
+    rules = {c.metadata["nbgrader"]["grade_id"]: c.metadata["lstmbook"]["forbid"] for c in blank.cells
+             if c.metadata.get("lstmbook")}
+    assert rules.get("SGD") == ["torch"] and "Rule: write it yourself" in next(
+        c.source for c in blank.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "SGD")
+    assert not [w for w in check.static_warnings(blank, path)[1] if "grader" in w]
+    nb = submission("06_optimizers", {
+        "SGD": "import torch\nclass SGD(Optimizer):\n    def __init__(self, params, lr=0.01, **kw):\n"
+               "        self.opt = torch.optim.SGD(params, lr=lr, **kw)\n",
+        "Adam": reference_cells("06_optimizers")["Adam"] + "\nimport sys\nsys.settrace(None)\n"})
+    assert not [w for w in check.static_warnings(submission("06_optimizers"), path)[1] if "grader" in w]
+    warnings = check.static_warnings(nb, path)[1]
+    assert any("torch.optim.SGD" in w and "SGD must not use" in w and "score its tests 0" in w
+               for w in warnings), warnings
+    assert any("sys.settrace" in w and "instructor" in w for w in warnings), warnings
 
 
 def test_check_refuses_what_is_not_a_notebook(tmp_path):

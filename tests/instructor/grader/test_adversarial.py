@@ -6,10 +6,12 @@ then 0 false passes, 0 altered grades, 0 leaks, 0 crashes.
 Each case is a blank (or broken) chapter notebook with one hostile cell put last."""
 import csv
 import os
+import re
 import socket
 import sqlite3
 import threading
 import time
+from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
@@ -26,6 +28,7 @@ pytestmark = pytest.mark.slow  # grades in the sandbox
 SLUG = "02_numpy_lstm"
 SECRET_LINE = "dc = dnext_c + dnext_h * o * (1 - tanh_c ** 2)"  # in solutions/02_numpy_lstm.md
 SLEEP_MARK = "987651"
+CHINESE_NAME = "王小明"
 
 # name -> (chapter, code of the hostile first cell); every one of them must score 0
 FALSE_PASS = {
@@ -127,6 +130,22 @@ for _pid in (os.getppid(), 1, 2, 3):
             pass
 """),
     "runner killed": ("02_numpy_lstm", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"),
+    "runner stopped": ("02_numpy_lstm", "import os, signal\nos.kill(os.getppid(), signal.SIGSTOP)\n"),
+    "records folder full of links": ("02_numpy_lstm", """
+import os, shutil
+_d = os.environ.get("LSTMBOOK_RECORD_DIR", "/tmp")
+for _t, _to in [("test_lstm_step_forward", "/dev/zero"), ("test_lstm_forward", "/proc/self/fd/0"),
+                ("test_lstm_backward", "/dev/stdin")]:
+    try:
+        os.symlink(_to, os.path.join(_d, _t + ".jsonl"))
+    except OSError as exc:
+        print(exc)
+os.mkfifo(os.path.join(_d, "test_lstm_step_backward.jsonl"))
+os.makedirs("/tmp/elsewhere", exist_ok=True)
+shutil.rmtree(_d + "-gone", ignore_errors=True)
+os.rename(_d, _d + "-gone")
+os.symlink("/tmp/elsewhere", _d)
+"""),
     "ch1: ast transformer": ("01_gradients", """
 import ast
 class _Strip(ast.NodeTransformer):
@@ -167,6 +186,60 @@ subprocess.run = lambda *a, **k: _Done()  # no torchrun process ever starts
 torch.Tensor.abs = lambda self: torch.zeros_like(self)  # every difference reads 0
 torch.load = lambda *a, **k: {}
 """),
+    "ch6: every optimizer handed to torch.optim (the rule)": ("06_optimizers", """
+import numpy as np
+import torch
+from torch import optim as _o
+
+def _via(cls):
+    class Via(Optimizer):
+        def __init__(self, lr, **kw):
+            super().__init__(lr)
+            self.kw, self.opt, self.ts = kw, None, None
+
+        def step(self, params, grads):
+            if self.opt is None:
+                self.ts = [torch.from_numpy(p) for p in params]  # the same memory
+                self.opt = cls(self.ts, lr=self.lr, **self.kw)
+            for t, g in zip(self.ts, grads):
+                t.grad = torch.from_numpy(np.array(g))
+            self.opt.step()
+    return Via
+
+SGD, Adagrad, RMSprop, Adam, AdamW = (_via(c) for c in (_o.SGD, _o.Adagrad, _o.RMSprop, _o.Adam, _o.AdamW))
+
+def clip_grad_norm(grads, max_norm):
+    ts = [torch.from_numpy(g) for g in grads]
+    for t in ts:
+        t.grad = t.clone()
+    norm = torch.nn.utils.clip_grad_norm_(ts, max_norm)
+    for g, t in zip(grads, ts):
+        g[...] = t.grad.numpy()
+    return float(norm)
+"""),
+    "ch3: the cell and the module handed to torch's own LSTM kernels (the rule)": ("03_torch_lstm", """
+import torch
+def lstm_cell(x, prev_h, prev_c, Wx, Wh, bx, bh):
+    return torch.lstm_cell(x, (prev_h, prev_c), Wx.T, Wh.T, bx, bh)
+"""),
+    "ch5: the stacked LSTM wraps nn.LSTM(num_layers=k) (the rule)": ("05_deep", """
+import torch.nn as nn
+class StackedLSTM(nn.Module):
+    def __init__(self, input_size, hidden_size, num_layers, dropout=0.0, batch_first=False):
+        super().__init__()
+        self.inner = nn.LSTM(input_size, hidden_size, num_layers, dropout=dropout, batch_first=batch_first)
+        self.layers = nn.ModuleList([self.inner])
+        self.num_layers, self.dropout, self.batch_first = num_layers, dropout, batch_first
+
+    def forward(self, x, state=None):
+        return self.inner(x, state)
+
+    def copy_from(self, lstm):
+        self.inner.load_state_dict(lstm.state_dict())
+        return self
+
+TiedLSTM = StackedLSTM
+"""),
     "ch8: forged records": ("08_poetry", """
 import os, json
 _d = os.environ.get("LSTMBOOK_RECORD_DIR", "/tmp")
@@ -174,6 +247,48 @@ for _t in ["test_perplexity", "test_sample_basics", "test_sample_distribution", 
     with open(os.path.join(_d, _t + ".jsonl"), "w") as fh:
         fh.write(json.dumps({"key": "x", "kind": "str", "value": "日"}) + "\\n")
 """),
+}
+
+
+# name -> (chapter, hostile cell, a name the "needs review" flag must give): code that rewrites
+# what a check measures inside the student's process. No measurement made there is
+# unforgeable (chapter 4 says so); such code is flagged, with its lines, in grades.csv, the
+# summary and the feedback.
+REVIEW = {
+    "ch4: a per-gate answer that empties the dispatch-mode stack": ("04_speed", """
+import torch
+from torch.utils._python_dispatch import _get_current_dispatch_mode_stack, _pop_mode
+
+def lstm_fast(x, h0, c0, Wx, Wh, b):
+    while _get_current_dispatch_mode_stack():
+        _pop_mode()
+    N, T, D = x.shape
+    H = h0.shape[1]
+    h, c, hs = h0, c0, []
+    for t in range(T):
+        a = x[:, t] @ Wx + h @ Wh + b
+        i, f, g, o = a[:, :H].sigmoid(), a[:, H:2*H].sigmoid(), a[:, 2*H:3*H].tanh(), a[:, 3*H:].sigmoid()
+        c = f * c + i * g
+        h = o * c.tanh()
+        hs.append(h)
+    return torch.stack(hs, 1), h, c
+""", "_python_dispatch"),
+    "ch7: an accumulation step that clears the model's hooks": ("07_gpu", """
+def accumulation_step(model, optimizer, micro_batches, scaler=None, max_norm=None):
+    model._forward_pre_hooks.clear()
+    optimizer.zero_grad()
+    total = 0.0
+    for x, y in micro_batches:
+        loss = token_losses(model, x, y).mean()
+        loss.backward()
+        total += loss.item()
+    optimizer.step()
+    return total
+""", "_forward_pre_hooks"),
+    "ch2: a profiler that reads the checks": ("02_numpy_lstm", """
+import sys
+sys.setprofile(lambda frame, event, arg: None)
+""", "sys.setprofile"),
 }
 
 
@@ -242,6 +357,55 @@ try:
 except OSError as exc:
     print("stopped after", _kids, exc)
 """,
+        "check sources written into an earlier display": """
+from IPython.display import display, update_display
+display("placeholder", display_id="box")
+print("placeholder", flush=True)
+def _grab(info=None):
+    update_display("CAPTURED " + str(getattr(info, "raw_cell", "")), display_id="box")
+    print("CAPTURED", getattr(info, "raw_cell", ""))
+get_ipython().events.register("pre_run_cell", _grab)
+""",
+        "check sources through a profiler": """
+import sys
+from IPython.display import display, update_display
+display("placeholder", display_id="prof")
+_seen = []
+def _prof(frame, event, arg):
+    if event == "call" and frame.f_code.co_filename.startswith("/tmp/ipykernel"):
+        _seen.append(frame.f_code.co_filename)
+        try:
+            update_display("CAPTURED " + open(frame.f_code.co_filename).read(), display_id="prof")
+        except OSError:
+            pass
+sys.setprofile(_prof)
+""",
+        "check sources in exception texts": """
+import numpy as np
+def _src():
+    try:
+        return "\\n".join(get_ipython().user_ns["In"][-1:])
+    except Exception as exc:
+        return repr(exc)
+def lstm_step_forward(*a):
+    raise ValueError(_src())
+def lstm_forward(*a):
+    raise type(_src()[:200] or "x", (Exception,), {})("")
+def lstm_step_backward(*a):
+    raise RuntimeError(_src())
+""",
+        "reference values read off the messages": """
+import numpy as np
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    return np.zeros_like(prev_h), np.zeros_like(prev_c), None
+def lstm_forward(x, h0, Wx, Wh, b):
+    return np.zeros((x.shape[0], x.shape[1], h0.shape[1])), None
+""",
+        "a javascript link and a script in the hand-in's text": """
+from IPython.display import HTML, Javascript, display
+display(HTML('<script>window.__pwned = 1</script><a href="javascript:window.__pwned=1">click</a>'))
+display(Javascript("window.__pwned = 1"))
+""",
         "memory bomb": """
 try:
     _x = bytearray(64 * 2 ** 30)
@@ -308,6 +472,17 @@ def corpus(tmp_path_factory, reference_dir):
         nbformat.write(nb, folder / student / (name or f"{slug}.ipynb"))
 
     hand_in("honest", submission(SLUG))
+    hand_in(CHINESE_NAME, submission(SLUG))  # an honest student with a Chinese name
+    loud = submission(SLUG)  # an honest notebook that prints 70 MB, more than a result may hold
+    loud.cells.append(nbformat.v4.new_code_cell('print("x" * 70_000_000)\nprint("done")'))
+    hand_in("honest_loud", loud)
+    # a notebook under a name whose newline would forge a row in the summary
+    hand_in("newline_file", submission(SLUG, reference=False), name=f"{SLUG}\nhonest  {SLUG}  99:99  graded.ipynb")
+    marked = _hostile(SLUG, "pass")
+    marked.cells.insert(0, nbformat.v4.new_markdown_cell(
+        "[click me](javascript:window.__pwned=1) <a href='javascript:alert(1)'>x</a> "
+        "<img src=x onerror='window.__pwned=1'>"))
+    hand_in("js_markdown", marked)
     hand_in("victim", submission(SLUG), folder=base / "earlier")
     (subs / "victim").mkdir()  # the victim hands in nothing new in the hostile run
     cases = {}
@@ -315,6 +490,10 @@ def corpus(tmp_path_factory, reference_dir):
         student = f"fp{k:02d}"
         hand_in(student, _hostile(slug, code), slug=slug)
         cases[student] = ("false pass", name, slug)
+    for k, (name, (slug, code, _)) in enumerate(REVIEW.items()):
+        student = f"rv{k:02d}"
+        hand_in(student, _hostile(slug, code), slug=slug)
+        cases[student] = ("review", name, slug)
     for k, (name, code) in enumerate(_leaks(paths).items()):
         student = f"lk{k:02d}"
         hand_in(student, _hostile(SLUG, code))
@@ -335,6 +514,8 @@ def corpus(tmp_path_factory, reference_dir):
         '{"nbformat": 4, "nbformat_minor": 5, "metadata": {"nbgrader": 7}, "cells": '
         '[{"cell_type": "code", "source": "1", "metadata": {"nbgrader": "x"}, "outputs": [], '
         '"execution_count": null}, {"cell_type": "weird", "source": 5, "metadata": []}]}')
+    (subs / "ansi\x1b[2J\x1b[31mred").mkdir()
+    nbformat.write(submission(SLUG), subs / "ansi\x1b[2J\x1b[31mred" / f"{SLUG}.ipynb")
     (subs / "bad name\nwith newline").mkdir()
     nbformat.write(submission(SLUG), subs / "bad name\nwith newline" / f"{SLUG}.ipynb")
     (subs / "deep_json").mkdir()
@@ -362,7 +543,7 @@ def corpus(tmp_path_factory, reference_dir):
 
 
 def test_the_corpus_has_at_least_30_cases_across_every_chapter(corpus):
-    n = len(corpus["cases"]) + 8  # plus the intake cases
+    n = len(corpus["cases"]) + 13  # plus the intake and naming cases
     assert n >= 30
     assert {slug for _, _, slug in corpus["cases"].values()} >= set(SLUGS)
 
@@ -372,7 +553,9 @@ def test_no_false_pass(corpus, name):
     student = next(s for s, (kind, n, _) in corpus["cases"].items() if n == name)
     slug = corpus["cases"][student][2]
     r = corpus["results"][(student, slug)]
-    assert r.status in {"graded", "error"}, (r.status, r.note)
+    # the submission's code cannot choose `error` (which keeps an earlier grade): a run it
+    # broke is graded, the unreached tests scoring 0
+    assert r.status == "graded", (r.status, r.note)
     assert not r.score, f"{name}: {r.score} points for a blank notebook ({r.note})"
 
 
@@ -388,7 +571,7 @@ def test_leak_cases_score_nothing_and_every_honest_student_keeps_full_marks(corp
 def _student_visible_files(course: Path):
     """Every feedback page, and what came back from each hostile student's own run (the
     honest students' notebooks hold their own, correct, code)."""
-    hostile = [d for d in (course / "autograded").iterdir() if d.name.startswith(("fp", "lk"))]
+    hostile = [d for d in (course / "autograded").iterdir() if d.name.startswith(("fp", "lk", "rv"))]
     for p in list((course / "feedback").rglob("*")) + [f for d in hostile for f in d.rglob("*")]:
         if p.is_file():
             yield p, p.read_text(encoding="utf-8", errors="replace")
@@ -462,5 +645,130 @@ def test_limits_end_runaway_code_and_the_run_goes_on(corpus):
     for student, (kind, name, slug) in corpus["cases"].items():
         if name in {"fork bomb", "memory bomb", "endless cell"}:
             r = res[(student, slug)]
-            assert r.status in {"graded", "error"} and not r.score, (name, r.status, r.note)
+            assert r.status == "graded" and not r.score, (name, r.status, r.note)
     assert corpus["elapsed"] < 1500
+
+
+def test_a_use_of_what_an_exercise_forbids_names_the_call(corpus):
+    res = corpus["results"]
+    for student, (kind, name, slug) in corpus["cases"].items():
+        if "(the rule)" in name:
+            state = grader.Course(corpus["course"]).state(student, slug)
+            ruled = [v for v in state["verdicts"] if "must not use" in v["message"]]
+            assert ruled and not any(v["passed"] for v in ruled), (name, state["verdicts"])
+            assert not res[(student, slug)].score
+
+
+@pytest.mark.parametrize("name", sorted(REVIEW))
+def test_code_that_rewrites_a_measurement_is_flagged_for_review(corpus, name):
+    """Flagged with its lines in grades.csv, the summary and the feedback page; its points
+    are what its records earn."""
+    student = next(s for s, (kind, n, _) in corpus["cases"].items() if n == name)
+    slug, _, flag = REVIEW[name][0], None, REVIEW[name][2]
+    r = corpus["results"][(student, slug)]
+    assert r.status == "graded" and flag in r.review and "line" in r.review, (r.status, r.review)
+    with open(corpus["course"] / "grades.csv", newline="", encoding="utf-8") as fh:
+        rows = {(row["student"], row["assignment"]): row for row in csv.DictReader(fh)}
+    assert flag in rows[(student, slug)]["needs_review"]
+    assert any(student in ln and "NEEDS REVIEW" in ln and flag in ln for ln in corpus["log"].splitlines())
+    page = (corpus["course"] / "feedback" / student / slug / f"{slug}.html").read_text(encoding="utf-8")
+    assert flag in page and "review" in page
+    honest = rows[("honest", SLUG)]
+    assert honest["needs_review"] == ""
+
+
+def test_a_broken_run_says_why_in_the_note(corpus):
+    res = corpus["results"]
+    by_name = {n: res[(s, slug)] for s, (_, n, slug) in corpus["cases"].items()}
+    assert "stopped the grader's runner" in by_name["runner stopped"].note
+    assert "killed it" in by_name["runner killed"].note or "died" in by_name["runner killed"].note
+
+
+def test_honest_controls_get_full_marks(corpus):
+    """A Chinese name is graded and shown as it is; a notebook that prints 70 MB (more than
+    the sandbox's result may hold) is graded, its output cut; a notebook under an odd file
+    name is found and graded."""
+    res = corpus["results"]
+    for student in (CHINESE_NAME, "honest_loud"):
+        r = res[(student, SLUG)]
+        assert r.status == "graded" and r.score == r.max_score > 0, (student, r.status, r.note)
+    nb = nbformat.read(corpus["course"] / "autograded" / "honest_loud" / SLUG / f"{SLUG}.ipynb", 4)
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert printed.startswith("xxxx") and len(printed) < 1_000_000
+    assert res[("newline_file", SLUG)].status == "graded"
+    with open(corpus["course"] / "grades.csv", newline="", encoding="utf-8") as fh:
+        rows = {(r["student"], r["assignment"]): r for r in csv.DictReader(fh)}
+    assert rows[(CHINESE_NAME, SLUG)]["score"] == rows[(CHINESE_NAME, SLUG)]["max_score"]
+    assert (corpus["course"] / "feedback" / CHINESE_NAME / SLUG / f"{SLUG}.html").is_file()
+    assert CHINESE_NAME in corpus["log"]
+
+
+def test_hostile_names_stay_text_in_the_summary_and_the_csv(corpus):
+    log, csv_text = corpus["log"], (corpus["course"] / "grades.csv").read_text(encoding="utf-8")
+    assert "\x1b" not in log and "\x1b" not in csv_text
+    assert "\\x1b[2J" in log  # shown, escaped
+    # the only summary row that starts with "honest  " is the honest student's own
+    rows = [ln for ln in log.splitlines() if ln.split()[:2] == ["honest", SLUG]]
+    assert len(rows) == 1 and "99:99" not in rows[0]
+    assert "\\n" in log  # the newline in the file name, escaped in its note
+
+
+def test_check_phase_and_reference_values_never_reach_a_student(corpus):
+    """Displays updated while the checks ran, exception texts and difference messages carry
+    nothing of the checks: the autograded notebooks and feedback pages are checked by
+    test_nothing_secret_reaches_a_student; here, the forms of the messages."""
+    res = corpus["results"]
+    by_name = {n: (s, slug) for s, (_, n, slug) in corpus["cases"].items()}
+    course = corpus["course"]
+    for name in ("check sources written into an earlier display", "check sources through a profiler"):
+        s, slug = by_name[name]
+        text = (course / "autograded" / s / slug / f"{slug}.ipynb").read_text()
+        assert "CAPTURED record" not in text and "CAPTURED " + "for _seed" not in text, name
+    s, slug = by_name["check sources in exception texts"]
+    state = grader.Course(course).state(s, slug)
+    messages = " ".join(v["message"] for v in state["verdicts"])
+    # a builtin exception keeps its name and says where; one named after the check's source
+    # shows as a neutral phrase
+    assert "ValueError at cell" in messages and "the check stopped with an error" in messages, messages
+    assert "_seed" not in messages and "record(" not in messages and "def " not in messages, messages
+    s, slug = by_name["reference values read off the messages"]
+    state = grader.Course(course).state(s, slug)
+    messages = [v["message"] for v in state["verdicts"] if "differ" in v["message"]]
+    assert messages and all(re.search(r"difference of order 1e-?\d+\)", m) for m in messages), messages
+    assert not any(re.search(r"\d\.\d", m) for m in messages), messages
+
+
+class _Live(HTMLParser):
+    """What a browser would run or follow in a piece of HTML: script tags, event handlers,
+    and links or sources with a script-capable URL scheme."""
+
+    def __init__(self):
+        super().__init__()
+        self.live = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "iframe", "object", "embed"):
+            self.live.append(tag)
+        for name, value in attrs:
+            url = "".join((value or "").split()).lower()
+            if name.startswith("on") or (name in ("href", "src", "action", "formaction", "xlink:href")
+                                         and url.startswith(("javascript:", "data:", "vbscript:"))):
+                self.live.append(f"{tag} {name}={value}")
+
+
+def test_a_hand_ins_links_and_scripts_stay_text_for_the_instructor(corpus):
+    """The autograded notebook that the Formgrader renders: no live link, handler or script
+    from a hand-in's Markdown, and no HTML or JavaScript output (the browser-level proof is
+    test_hostile_pages)."""
+    hostile = next(s for s, (_, n, _) in corpus["cases"].items()
+                   if n == "a javascript link and a script in the hand-in's text")
+    for student in ("js_markdown", hostile):
+        nb = nbformat.read(corpus["course"] / "autograded" / student / SLUG / f"{SLUG}.ipynb", 4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                kinds = {k for o in cell.get("outputs", []) for k in o.get("data", {})}
+                assert kinds <= {"text/plain", "image/png"}, (student, kinds)
+                continue
+            parser = _Live()
+            parser.feed(cell.source)
+            assert parser.live == [], (student, parser.live)

@@ -64,6 +64,42 @@ def test_no_results_say_where_the_check_stopped():
         False, "no results: the check stopped with NameError: name 'lstm_forward' is not defined")
 
 
+@pytest.mark.parametrize("sandbox_says, shown", [
+    ("ValueError at cell 12, line 3", "ValueError at cell 12, line 3"),
+    ("NotImplementedError", "NotImplementedError"),
+    ("LinAlgError (the check did not finish)", "LinAlgError (the check did not finish)"),
+    ("the kernel died while running cell 7 (its code exits or crashes Python)",
+     "the kernel died while running cell 7 (its code exits or crashes Python)"),
+    # a student can name an exception class anything, raise any text, forge the runner's words
+    ("record_h_102_lstm_forward_x_copy at cell 3, line 1", "an exception at cell 3, line 1"),
+    ("ValueError: for _seed in [(101, (1, 1))]: record(...)", "an error"),
+    ("cell 4 stopped the run (_r_normal_size_N_H)", "cell 4 stopped the run (an exception)"),
+    ("the kernel died during the check test_x; expected h = 0.31", "an error"),
+    ("\x1b[31mValueError", "an error"),
+    ("", ""),
+    (None, ""),
+])
+def test_check_errors_show_the_runner_s_own_words_and_known_exception_names_only(sandbox_says, shown):
+    assert verdicts.runner_text(sandbox_says) == shown
+
+
+def test_a_difference_is_reported_as_an_order_of_magnitude_never_the_reference_s_digits():
+    ref = _lines(("h", encode(np.array([2.5184, -0.0137]))))
+    passed, message = verdicts.judge(ref, _lines(("h", encode(np.zeros(2)))))
+    assert not passed and "largest difference of order 1e0)" in message
+    assert "2.5" not in message and "2.52" not in message and "0.0137" not in message
+    assert verdicts.judge(ref, _lines(("h", encode(np.array([2.5184, -0.0047])))))[1].endswith("of order 1e-3)")
+
+
+def test_what_a_forged_record_says_of_itself_never_reaches_the_message():
+    forged = '{"key": "h", "kind": "<script>hidden check source</script>"}\n'
+    for ref in (_lines(("h", encode(np.ones(2)))), _lines(("h", encode("text")))):
+        message = verdicts.judge(ref, forged)[1]
+        assert "script" not in message and "check source" not in message and "something else" in message
+    twice = _lines(("secret source of the check", encode(1.0))) * 2
+    assert "secret" not in verdicts.judge(_lines(("h", encode(1.0))), twice)[1]
+
+
 def test_objects_that_are_not_numbers_cannot_be_recorded(tmp_path):
     class Anything:
         def __eq__(self, other):
@@ -101,3 +137,23 @@ def test_the_grading_notebook_resets_test_cells_and_drops_outputs():
     official = next(t for t in testmodel.tests(src) if t.grade_id == "test_lstm_forward")
     assert test.source == official.visible and "BEGIN HIDDEN" not in test.source
     assert all(not c.get("outputs") for c in out.cells if c.cell_type == "code")
+
+
+def test_a_cell_s_outputs_are_cut_to_the_runner_s_caps_not_dropped():
+    import nbformat
+
+    from lstmbook.instructor.grader.inside import runner
+
+    cell = nbformat.v4.new_code_cell("print('x' * 10**8)")
+    cell.outputs = [nbformat.v4.new_output("stream", text="x" * (runner.CELL_TEXT_CHARS + 5000)),
+                    nbformat.v4.new_output("stream", text="more")]
+    runner._cap(cell)
+    text = "".join(o["text"] for o in cell.outputs)
+    assert text.startswith("xxx") and "the grader cut this cell's output" in text
+    assert len(text) < runner.CELL_TEXT_CHARS + 200
+    big = nbformat.v4.new_code_cell("")
+    big.outputs = [nbformat.v4.new_output("display_data", data={"image/png": "A" * (runner.CELL_DATA_BYTES + 1)})]
+    big.outputs += [nbformat.v4.new_output("stream", text=".") for _ in range(runner.CELL_OUTPUTS + 10)]
+    runner._cap(big)
+    assert "dropped an output" in big.outputs[0]["data"]["text/plain"]
+    assert len(big.outputs) == runner.CELL_OUTPUTS + 1 and "dropped 11 more" in big.outputs[-1]["text"]
