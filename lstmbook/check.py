@@ -125,11 +125,9 @@ def rule_warnings(nb) -> list[str]:
     """What the grader's reading of the code will hold against it: a use of what an
     exercise's "write it yourself" rule forbids (its tests score 0), and code in an exercise
     that reaches the grader's instruments or the interpreter's hooks (flagged for review)."""
-    import ast
+    from .rules import breaches, exercise_names, needs_review
 
-    from .rules import breaches, needs_review
-
-    rules, names, warnings = {}, {}, []
+    rules, warnings = {}, []
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader") or {}
         if cell.cell_type != "code" or not meta.get("solution") or "grade_id" not in meta:
@@ -137,12 +135,7 @@ def rule_warnings(nb) -> list[str]:
         forbid = (cell.metadata.get("lstmbook") or {}).get("forbid") or []
         if isinstance(forbid, list) and all(isinstance(f, str) for f in forbid):
             rules[meta["grade_id"]] = forbid
-        try:
-            body = ast.parse(cell.source).body
-        except SyntaxError:
-            body = []
-        names[meta["grade_id"]] = {meta["grade_id"]} | {
-            n.name for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    names = exercise_names(nb)
     try:
         found = breaches(nb, rules, names)
     except Exception as exc:  # a rule the notebook's metadata garbled, code too odd to read

@@ -1306,6 +1306,25 @@ def _grade_id(cell):
     return meta.get("grade_id") if isinstance(meta, dict) else None
 
 
+def exercise_names(notebook) -> dict[str, set[str]]:
+    """exercise grade_id -> the names its solution cell defines at its top level (and the
+    grade_id itself): the names a student's code must bind to be the exercise's. The grader
+    reads them from the chapter's reference, ``lstmbook check`` from the student's notebook."""
+    out = {}
+    for cell in notebook.get("cells", []):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if (cell.get("cell_type") != "code" or not isinstance(meta, dict) or not meta.get("solution")
+                or not isinstance(meta.get("grade_id"), str)):
+            continue
+        try:
+            body = ast.parse(_source(cell)).body
+        except SyntaxError:
+            body = []
+        out[meta["grade_id"]] = {meta["grade_id"]} | {
+            n.name for n in body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    return out
+
+
 _CALL_FORM = re.compile(r"^([A-Za-z_][\w.]*)\((?:(\d+):)?([A-Za-z_]\w*)\)$")
 
 

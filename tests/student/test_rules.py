@@ -466,3 +466,19 @@ def test_the_module_imports_only_the_standard_library_and_nothing_at_import():
         [sys.executable, "-c", "import sys, lstmbook.rules; print(*sorted(sys.modules))"],
         capture_output=True, text=True, check=True).stdout.split()
     assert not {m.split(".")[0] for m in loaded} & {"IPython", "torch", "numpy"}
+
+
+def test_exercise_names_are_the_solution_cells_top_level_definitions():
+    from lstmbook.rules import exercise_names
+
+    def cell(source, **meta):
+        return {"cell_type": "code", "source": source, "metadata": {"nbgrader": meta}}
+
+    nb = {"cells": [
+        cell("def given():\n    pass\n"),  # not an exercise
+        cell("import torch\ndef step(x):\n    def inner():\n        pass\nclass Net:\n    pass\nx = 1\n",
+             solution=True, grade_id="lstm_step"),
+        cell("def broken(:\n", solution=True, grade_id="bad"),
+        cell("def test_step():\n    pass\n", grade=True, grade_id="test_step"),
+    ]}
+    assert exercise_names(nb) == {"lstm_step": {"lstm_step", "step", "Net"}, "bad": {"bad"}}

@@ -15,9 +15,7 @@ the library is caught by the rule, whatever the counters say.
 """
 from __future__ import annotations
 
-import ast
-
-from ...rules import breaches, review_flags
+from ...rules import breaches, exercise_names, review_flags
 from ..sources import is_hidden_setup
 from .testmodel import exercises, nbgrader_meta
 
@@ -26,21 +24,6 @@ def given_sources(src) -> set[str]:
     """The chapter's own code cells as students receive them (not exercises, not tests)."""
     return {c.source.strip() for c in src.cells if c.cell_type == "code"
             and not nbgrader_meta(c) and not is_hidden_setup(c)}
-
-
-def exercise_names(src) -> dict[str, set[str]]:
-    """exercise grade_id -> the names its reference cell defines at its top level."""
-    out = {}
-    for cell in src.cells:
-        meta = nbgrader_meta(cell)
-        if cell.cell_type == "code" and meta.get("solution"):
-            try:
-                tree = ast.parse(cell.source)
-            except SyntaxError:
-                tree = ast.Module(body=[], type_ignores=[])
-            out[meta["grade_id"]] = {n.name for n in tree.body
-                                     if isinstance(n, (ast.FunctionDef, ast.ClassDef))} | {meta["grade_id"]}
-    return out
 
 
 def assess(src, notebook) -> tuple[dict[str, str], list[dict]]:

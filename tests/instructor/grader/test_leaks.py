@@ -141,13 +141,23 @@ def needed(g: Definition) -> set[str]:
     return need
 
 
+def _binds(line: str) -> set[str]:
+    """The names an import line binds (``import a.b`` binds ``a``)."""
+    node = ast.parse(line).body[0]
+    return {(a.asname or a.name.split(".")[0]) for a in node.names}
+
+
 def pasted(g: Definition) -> str:
-    """``g`` as a student would copy it: its chapter's imports, then ``g`` and every given
-    definition of its chapter that it uses, in the chapter's order."""
+    """``g`` as a student would copy it: the imports of its chapter that it reads, then ``g``
+    and every given definition of its chapter that it uses, in the chapter's order. An import
+    the code does not read stays behind: pasted, it would break a chapter's rule (chapter 2's
+    "no torch") that the copied code itself keeps."""
     given, imports, _ = CODE[g.slug]
     need = needed(g)
+    reads = set().union(*(given[name].uses for name in need))
+    kept = [line for line in imports if _binds(line) & reads]
     defs = [d.source for name, d in given.items() if name in need]
-    return "\n".join(imports) + "\n\n\n" + "\n\n\n".join(defs)
+    return "\n".join(kept) + "\n\n\n" + "\n\n\n".join(defs)
 
 
 def fits(g: Definition, e: Definition) -> bool:
