@@ -9,7 +9,7 @@ from pathlib import Path
 
 def errors() -> tuple[type[Exception], ...]:
     """The instructor's errors that the command line reports as one line and exit code 1."""
-    from .book.mathjax import AssetError
+    from .book.assets import AssetError
     from .book.publish import PublishError
     from .grader import GradingError
     from .sources import BuildError

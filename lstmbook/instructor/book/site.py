@@ -1,5 +1,5 @@
 """The HTML book: ``jupyter-book build`` over ``chapters/`` (nothing is executed), with MathJax
-served from the book itself (:mod:`.mathjax`)."""
+and a Chinese font served from the book itself (:mod:`.assets`)."""
 from __future__ import annotations
 
 import subprocess
@@ -17,10 +17,10 @@ def build_book(root: Path | None = None, out: Path | None = None) -> Path:
     bindir = str(Path(sys.executable).parent)
     cmd = [str(Path(bindir, "jupyter-book")), "build", str(root), "--path-output", str(out),
            "--warningiserror", "--keep-going"]
-    from .mathjax import AssetError, install_mathjax
+    from .assets import AssetError, install_assets
 
     try:  # fetched before the build, so that a missing npm stops it early
-        install_mathjax(out / "_build" / "html", root / "_build" / ".mathjax")
+        install_assets(out / "_build" / "html", root / "_build" / ".assets")
     except AssetError as exc:
         raise BuildError(str(exc)) from None
     proc = subprocess.run(cmd, cwd=root)

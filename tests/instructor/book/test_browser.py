@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import html.parser
 import http.server
+import shutil
 import threading
 from urllib.parse import unquote, urlparse
 
@@ -35,11 +36,30 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         super().do_GET()
 
 
+def _serve(directory):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(directory)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/"
+
+
 @pytest.fixture(scope="module")
 def server(book):
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(book)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd, url = _serve(book)
+    yield url
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def broken_server(book, tmp_path_factory):
+    """A deliberately broken copy of the book: without its stylesheet (lstmbook.css: the font
+    order, outputs that wrap) and without its Chinese font."""
+    copy = tmp_path_factory.mktemp("broken") / "html"
+    shutil.copytree(book, copy, ignore=shutil.ignore_patterns("mathjax"))
+    shutil.rmtree(copy / "_static" / "fonts")
+    (copy / "_static" / "lstmbook.css").write_text("/* removed */\n")
+    httpd, url = _serve(copy)
+    yield url
     httpd.shutdown()
     httpd.server_close()
 
@@ -177,3 +197,104 @@ def test_every_internal_link_resolves(book):
                     broken.append(f"{page.relative_to(book.resolve())}: {link} (no such anchor)")
     assert len(parsed) >= 1 + len(_chapter_pages())
     assert broken == []
+
+
+#: Every output block (and what it holds: text, tables) and every table of the article that is
+#: wider than the content column or scrolls sideways: what a reader sees cut off. (Code cells
+#: may scroll: a line of code is not wrapped.)
+OVERFLOWS = """() => {
+  const article = document.querySelector('article');
+  const right = article.getBoundingClientRect().right;
+  return [...article.querySelectorAll('div.cell_output, div.cell_output pre, div.cell_output table, table')]
+    .filter(e => e.offsetParent !== null)
+    .filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > right + 1)
+    .map(e => `<${e.tagName.toLowerCase()} class="${e.className}">: ${e.scrollWidth}px of content in `
+              + `${e.clientWidth}px: ${e.innerText.split('\\n').reduce((a, b) => a.length >= b.length ? a : b, '').slice(0, 80)}`);
+}"""
+
+#: Each distinct Chinese character of the article, in each font it is set in, drawn on a canvas
+#: and compared with the drawing of a character no font has (U+E000, private use): the same
+#: pixels mean the reader sees the fallback box ("tofu") instead of the character.
+TOFU = """async () => {
+  await document.fonts.ready;
+  const seen = new Map();
+  const walker = document.createTreeWalker(document.querySelector('article'), NodeFilter.SHOW_TEXT);
+  for (let node; (node = walker.nextNode());) {
+    const chars = node.nodeValue.match(/[\\u3400-\\u9fff]/g);
+    if (!chars || !node.parentElement) continue;
+    const style = getComputedStyle(node.parentElement);
+    const font = `${style.fontWeight} 32px ${style.fontFamily}`;
+    const output = node.parentElement.closest('pre, div.cell_output') !== null;
+    for (const ch of chars) seen.set(ch + font, {ch, font, output, where: node.parentElement.tagName.toLowerCase()});
+  }
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = 48;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  const draw = (ch, font) => {
+    ctx.clearRect(0, 0, 48, 48); ctx.font = font; ctx.fillText(ch, 4, 36);
+    return ctx.getImageData(0, 0, 48, 48).data.join(',');
+  };
+  const boxes = [];
+  for (const {ch, font, output, where} of seen.values()) {
+    await document.fonts.load(font, ch);  // the slices of the font that hold it, as the page would
+    if (draw(ch, font) === draw('\\ue000', font)) boxes.push({ch, output, where});
+  }
+  return {checked: seen.size, boxes};
+}"""
+
+
+def _evaluate(browser, url, script):
+    """What ``script`` returns on the page at ``url``."""
+    visit = _Visit(browser, url)
+    try:
+        return visit.page.evaluate(script)
+    finally:
+        visit.page.close()
+
+
+@pytest.mark.parametrize("page", _chapter_pages())
+def test_no_output_or_table_is_wider_than_the_content_column(browser, server, page):
+    assert _evaluate(browser, server + page, OVERFLOWS) == [], f"{page}: cut off unless the reader scrolls sideways"
+
+
+def _font_covers(book) -> set[int]:
+    """The code points the book's Chinese font has: the unicode-range of its @font-face rules."""
+    import re
+
+    css = (book / "_static" / "fonts" / "noto-sans-sc" / "noto-sans-sc.css").read_text(encoding="utf-8")
+    points = set()
+    for spec in re.findall(r"unicode-range:\s*([^;]+);", css):
+        for part in spec.split(","):
+            first, _, last = part.strip().removeprefix("U+").partition("-")
+            points.update(range(int(first, 16), int(last or first, 16) + 1))
+    return points
+
+
+def test_chinese_terms_are_drawn_with_a_real_glyph(browser, server, book):
+    """Chinese text is drawn with a glyph on a machine without a CJK font (this one: Debian's
+    chromium, no fonts-noto-cjk): every term of the prose (遗忘门...), and every character of an
+    output (chapter 8's poems) that the book's font has. Tang poems hold a few rare variants and
+    CJK Extension A characters that Noto Sans SC lacks; those fall back to the reader's fonts and
+    are listed, not failed."""
+    covered = _font_covers(book)
+    assert len(covered) > 10_000, "the font's stylesheet should cover the common Chinese characters (GB 2312: 6,763)"
+    checked, beyond = 0, []
+    for page in _chapter_pages():
+        found = _evaluate(browser, server + page, TOFU)
+        prose = [f"{b['ch']} in <{b['where']}>" for b in found["boxes"] if not b["output"]]
+        assert prose == [], f"{page}: Chinese terms drawn as an empty box: {prose[:10]}"
+        lost = [b["ch"] for b in found["boxes"] if b["output"] and ord(b["ch"]) in covered]
+        assert lost == [], f"{page}: characters the book's font has are drawn as an empty box: {lost[:10]}"
+        beyond += [b["ch"] for b in found["boxes"] if b["output"] and ord(b["ch"]) not in covered]
+        checked += found["checked"]
+    assert checked >= 20, "the chapters should name their key concepts in Chinese too"
+    print(f"{checked} characters checked; outside the font, drawn by the reader's fonts: {''.join(sorted(set(beyond)))}")
+
+
+def test_the_checks_fail_on_a_copy_without_the_book_s_stylesheet_and_font(browser, broken_server):
+    """The two checks above can fail: on a copy of the book without lstmbook.css and without
+    the font, chapter 5's result tables run past the column and chapter 1's Chinese terms are
+    empty boxes."""
+    assert _evaluate(browser, broken_server + "chapters/05_deep.html", OVERFLOWS)
+    found = _evaluate(browser, broken_server + "chapters/01_gradients.html", TOFU)
+    assert found["checked"] and [b for b in found["boxes"] if not b["output"]]
