@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import html.parser
 import http.server
+import re
 import shutil
 import threading
 from urllib.parse import unquote, urlparse
@@ -298,3 +299,26 @@ def test_the_checks_fail_on_a_copy_without_the_book_s_stylesheet_and_font(browse
     assert _evaluate(browser, broken_server + "chapters/05_deep.html", OVERFLOWS)
     found = _evaluate(browser, broken_server + "chapters/01_gradients.html", TOFU)
     assert found["checked"] and [b for b in found["boxes"] if not b["output"]]
+
+
+_DELIMITER_ROW = re.compile(r"^\|(\s*:?-{3,}:?\s*\|)+\s*$", re.M)  # "| :--- | ---: |"
+
+
+def test_tables_a_cell_displays_as_markdown_are_html_tables(book):
+    """A results table displayed as Markdown (lstmbook.tables.show_table) is an HTML table on
+    the page, not a paragraph of pipes and dashes."""
+    import nbformat
+
+    expected = 0
+    for page in _chapter_pages():
+        nb = nbformat.read(ROOT / page.replace(".html", ".ipynb"), as_version=4)
+        shown = sum(len(_DELIMITER_ROW.findall(o.get("data", {}).get("text/markdown", "")))
+                    for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        html = (book / page).read_text(encoding="utf-8")
+        outputs = re.findall(r'<div class="cell_output.*?(?=<div class="cell |$)', html, re.S)
+        tables = sum(o.count("<table") for o in outputs)
+        assert tables >= shown, f"{page}: {shown} Markdown tables in the outputs, {tables} HTML tables"
+        assert not re.search(r"\|\s*:?(---|—)", re.sub(r"<[^>]+>", "", "".join(outputs))), \
+            f"{page}: a Markdown table shown as text"
+        expected += shown
+    assert expected >= 5, "chapters 4 and 6 show their results as tables"
