@@ -104,7 +104,14 @@ def test_student_package_holds_no_instructor_code_and_no_answer(site, root):
 def test_no_instructor_file_is_published(site):
     published = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
     assert not [p for p in published if p.startswith(("solutions/", "autograder/", "tests/", "_sources/solutions"))]
-    instructor_names = {Path(f).name for f in _package_files(ROOT)[1]} - {"__init__.py"}
+    instructor = _package_files(ROOT)[1]
+    # The book's own stylesheet lives with the book builder and is meant for the page: it is published
+    # under _static/, byte for byte; every other instructor file stays out, whatever folder it lands in.
+    assets = {f for f in instructor if f.startswith("instructor/book/static/")}
+    for asset in assets:
+        served = site / "_static" / Path(asset).name
+        assert served.read_bytes() == (ROOT / "lstmbook" / asset).read_bytes(), served
+    instructor_names = {Path(f).name for f in instructor - assets} - {"__init__.py"}
     assert not [p for p in published if Path(p).name in instructor_names | {"gradebook.db", "nbgrader_config.py"}]
     assert not [p for p in published if "instructor" in Path(p).parts]
 
