@@ -32,9 +32,10 @@ def markdown_table(header: list, rows: list[list], align: str | None = None) -> 
     return "\n".join(lines)
 
 
-def show_table(header: list, rows: list[list], align: str | None = None) -> None:
-    """Display ``markdown_table(header, rows, align)`` in a notebook (printed elsewhere)."""
-    text = markdown_table(header, rows, align)
+def show_table(header: list, rows: list[list], align: str | None = None, title: str = "") -> None:
+    """Display ``markdown_table(header, rows, align)`` in a notebook (printed elsewhere), under
+    ``title`` in bold when one is given."""
+    text = (f"**{_cell(title)}**\n\n" if title else "") + markdown_table(header, rows, align)
     try:
         from IPython import get_ipython
         from IPython.display import Markdown, display
@@ -45,3 +46,35 @@ def show_table(header: list, rows: list[list], align: str | None = None) -> None
         print(text)
     else:
         display(Markdown(text))
+
+
+#: The mime-type prefix myst-nb reads as "glued, not displayed" (myst_nb.ext.glue.GLUE_PREFIX).
+GLUE_PREFIX = "application/papermill.record/"
+
+
+def glue(name: str, text) -> str:
+    """Keep a computed finding for the chapter's prose: the book's Markdown writes
+    ``{glue:md}`name``` where the number or sentence belongs, and myst-nb puts ``text`` there
+    (the output is the one ``myst_nb.glue(name, Markdown(text), display=False)`` writes, made
+    here so that the student package needs no myst-nb). Nothing shows in the notebook.
+
+    Inputs:
+    - name: the key the prose uses, letters, digits, ``_`` and ``-``
+    - text: what the prose shows, as Markdown (numbers formatted before: ``f"{ppl:.1f}"``)
+
+    Returns ``text``, so a cell can glue a sentence and print it in one line.
+    """
+    import re
+
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z][\w-]*", name):
+        raise ValueError(f"glue name {name!r}: use letters, digits, '_' and '-', starting with a letter")
+    text = str(text)
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return text
+    if get_ipython() is not None:
+        display({GLUE_PREFIX + "text/markdown": text, GLUE_PREFIX + "text/plain": text}, raw=True,
+                metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})
+    return text

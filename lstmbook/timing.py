@@ -54,6 +54,16 @@ def time_calls(fns: dict, min_run_time: float = 1.0, rounds: int = 1,
     return best
 
 
+def versus(a: Timing, b: Timing) -> str:
+    """How ``a`` compares with ``b``, judged against the spread: ``"1.52x faster"``,
+    ``"1.52x slower"``, or ``"within the noise (1.04x)"`` when the difference of the medians is
+    no larger than the two interquartile ranges added (the runs cannot tell them apart)."""
+    ratio = b.median / a.median
+    if abs(a.median - b.median) <= a.iqr + b.iqr:
+        return f"within the noise ({1 / ratio:.2f}x the time)"
+    return f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
+
+
 def ratio_table(timings: dict[str, Timing], baseline: str, title: str = "", extra: dict | None = None) -> str:
     """A plain-text table: the median time per call, its spread (the interquartile range of
     the measurements, in ms; "-" from fewer than ``MIN_RUNS_FOR_IQR`` measurements) and the
@@ -66,6 +76,20 @@ def ratio_table(timings: dict[str, Timing], baseline: str, title: str = "", extr
     fmt = lambda r: "  ".join([r[0].ljust(widths[0])] + [r[k].rjust(widths[k]) for k in (1, 2, 3)] + [r[4]]).rstrip()
     lines = ([title] if title else []) + [fmt(head)] + [fmt(r) for r in rows]
     return "\n".join(lines)
+
+
+def show_ratios(timings: dict[str, Timing], baseline: str, title: str = "", extra: dict | None = None) -> None:
+    """``ratio_table``'s columns as a table the book renders (lstmbook.tables.show_table): the
+    median time per call, its interquartile range and the ratio to ``baseline``, with the notes
+    of ``extra`` (name -> text) as a last column when given."""
+    from .tables import show_table
+
+    base = timings[baseline].median
+    header = ["", "ms per call", "IQR ms", f"vs {baseline}"] + (["note"] if extra else [])
+    rows = [[name, f"{t.median * 1e3:.2f}", f"{t.iqr * 1e3:.2f}" if t.runs >= MIN_RUNS_FOR_IQR else "-",
+             f"{t.median / base:.2f}x"] + ([(extra or {}).get(name, "")] if extra else [])
+            for name, t in timings.items()]
+    show_table(header, rows, align="lrrr" + ("l" if extra else ""), title=title)
 
 
 class _Recorder(TorchDispatchMode):

@@ -1,5 +1,6 @@
 import pytest
 
+from lstmbook import tables
 from lstmbook.tables import markdown_table, show_table
 
 
@@ -24,3 +25,29 @@ def test_a_row_of_the_wrong_length_is_named():
 def test_outside_a_notebook_the_table_is_printed(capsys):
     show_table(["a"], [[1]])
     assert capsys.readouterr().out == "| a |\n| :--- |\n| 1 |\n"
+
+
+def test_glue_writes_what_myst_nb_reads_and_shows_nothing():
+    """The output glue() makes is the one myst-nb's own glue(..., display=False) makes: same
+    metadata, same prefixed mime types (so the book pastes it), nothing a notebook renders."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import Markdown
+    from IPython.utils.capture import capture_output
+    from myst_nb import glue as myst_glue
+
+    InteractiveShell.instance()
+    with capture_output() as ours:
+        assert tables.glue("ppl_best", "**191.9** [180.9–199.5]") == "**191.9** [180.9–199.5]"
+    with capture_output() as theirs:
+        myst_glue("ppl_best", Markdown("**191.9** [180.9–199.5]"), display=False)
+    (out,), (ref,) = ours.outputs, theirs.outputs
+    assert out.metadata == ref.metadata == {"scrapbook": {"name": "ppl_best", "mime_prefix": tables.GLUE_PREFIX}}
+    assert out.data[tables.GLUE_PREFIX + "text/markdown"] == ref.data[tables.GLUE_PREFIX + "text/markdown"]
+    assert all(k.startswith(tables.GLUE_PREFIX) for k in out.data)
+    assert not ours.stdout
+
+
+@pytest.mark.parametrize("name", ["", "1st", "a b", "a.b", None])
+def test_glue_refuses_a_name_the_prose_cannot_use(name):
+    with pytest.raises(ValueError, match="glue name"):
+        tables.glue(name, "x")
