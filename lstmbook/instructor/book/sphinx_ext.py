@@ -26,14 +26,16 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
     scripts[:] = kept  # in place: handlers after this one (MathJax's) add to the same list
 
 
-def _static(app):
-    app.config.html_static_path.append(str(Path(__file__).with_name("static")))
+def _static(app, config):
+    """The stylesheet's folder joins the static path once the configuration is read, before
+    any builder exists (Sphinx's documented moment for changing the configuration)."""
+    config.html_static_path.append(str(Path(__file__).with_name("static")))
 
 
 def setup(app):
     from .assets import CJK_CSS, CJK_FONT, SERVED
 
-    app.connect("builder-inited", _static)
+    app.connect("config-inited", _static)
     app.add_css_file(f"{SERVED[CJK_FONT]}/{CJK_CSS}")
     app.add_css_file("lstmbook.css")
     # before MathJax's handler (500), which adds its script to the same list afterwards
