@@ -3,6 +3,7 @@ chapter 5 adds the perplexity; the chapters after them import both from here."""
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 import torch.nn as nn
@@ -55,4 +56,7 @@ def perplexity(model, ids, batch_size=256, device=None) -> float:
         nll += F.cross_entropy(scores.flatten(0, 1), y.to(device).flatten(), ignore_index=PAD_INDEX,
                                reduction="sum").item()
         count += int((y != PAD_INDEX).sum())
-    return math.exp(nll / count) if math.isfinite(nll) else math.inf
+    mean = nll / count
+    # exp overflows a float above log(max float) (about 709.8): such a model is as diverged as
+    # one whose scores overflowed, and its perplexity is inf, not an OverflowError
+    return math.exp(mean) if math.isfinite(mean) and mean < math.log(sys.float_info.max) else math.inf

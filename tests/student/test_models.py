@@ -66,6 +66,17 @@ def test_perplexity_is_exp_of_the_mean_nll_over_real_characters():
     assert not lm.training  # measured with dropout off
 
 
+@pytest.mark.parametrize("scale", [1e3, 1e6, float("inf")])
+def test_perplexity_of_a_diverged_model_is_inf_not_an_error(scale):
+    """Scores so large that the mean NLL is above log(max float) (~709.8) or not finite: a
+    diverged run's perplexity is inf (math.exp raised OverflowError for the first two)."""
+    lm = models.CharLM(5, 2, 3)
+    with torch.no_grad():
+        lm.out.weight.zero_()
+        lm.out.bias.copy_(torch.tensor([0.0, 0.0, -1.0, 1.0, 1.0]) * scale)  # character 2 never predicted
+    assert models.perplexity(lm, [[1, 2], [3, 2]]) == math.inf
+
+
 def _chapter_definitions(slug: str) -> set[str]:
     """Top-level public functions and classes that a chapter's given code defines."""
     from lstmbook.instructor import sources

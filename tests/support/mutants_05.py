@@ -35,6 +35,20 @@ BUGS = {
         "x = x * (torch.rand_like(x) >= self.dropout) if self.training else x",
         "test_stacked_dropout",
     ),
+    "a missing state made on the CPU in float32 (torch.zeros without device and dtype)": Bug(
+        "StackedLSTM",
+        "            given = None if state is None else (state[0][l:l + 1], state[1][l:l + 1])",
+        "            given = ((torch.zeros(1, x.shape[1], layer.hidden_size),) * 2 if state is None\n"
+        "                     else (state[0][l:l + 1], state[1][l:l + 1]))",
+        "test_stacked_forward",
+    ),
+    "a missing state made on x's device in float32 (dtype forgotten)": Bug(
+        "StackedLSTM",
+        "            given = None if state is None else (state[0][l:l + 1], state[1][l:l + 1])",
+        "            given = ((torch.zeros(1, x.shape[1], layer.hidden_size, device=x.device),) * 2 if state is None\n"
+        "                     else (state[0][l:l + 1], state[1][l:l + 1]))",
+        "test_stacked_forward",
+    ),
     "final states stacked last layer first": Bug(
         "StackedLSTM",
         "return x, (torch.cat(hs), torch.cat(cs))",

@@ -244,6 +244,18 @@ TOFU = """async () => {
 }"""
 
 
+#: Whether the machine's own fonts draw a Chinese character (遗, U+9057) in the page's default
+#: sans-serif: then a page without the book's font shows no box, and the broken copy proves nothing.
+SYSTEM_CJK_FONT = """() => {
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = 48;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  const draw = ch => { ctx.clearRect(0, 0, 48, 48); ctx.font = '32px sans-serif'; ctx.fillText(ch, 4, 36);
+                       return ctx.getImageData(0, 0, 48, 48).data.join(','); };
+  return draw('\\u9057') !== draw('\\ue000');
+}"""
+
+
 def _evaluate(browser, url, script):
     """What ``script`` returns on the page at ``url``."""
     visit = _Visit(browser, url)
@@ -260,8 +272,6 @@ def test_no_output_or_table_is_wider_than_the_content_column(browser, server, pa
 
 def _font_covers(book) -> set[int]:
     """The code points the book's Chinese font has: the unicode-range of its @font-face rules."""
-    import re
-
     css = (book / "_static" / "fonts" / "noto-sans-sc" / "noto-sans-sc.css").read_text(encoding="utf-8")
     points = set()
     for spec in re.findall(r"unicode-range:\s*([^;]+);", css):
@@ -295,13 +305,48 @@ def test_chinese_terms_are_drawn_with_a_real_glyph(browser, server, book):
 def test_the_checks_fail_on_a_copy_without_the_book_s_stylesheet_and_font(browser, broken_server):
     """The two checks above can fail: on a copy of the book without lstmbook.css and without
     the font, chapter 5's result tables run past the column and chapter 1's Chinese terms are
-    empty boxes."""
+    empty boxes (on a machine without a CJK font of its own, as this one and CI are)."""
     assert _evaluate(browser, broken_server + "chapters/05_deep.html", OVERFLOWS)
+    if _evaluate(browser, broken_server + "chapters/01_gradients.html", SYSTEM_CJK_FONT):
+        pytest.skip("this machine has a CJK font of its own: a page without the book's font still draws 遗忘门")
     found = _evaluate(browser, broken_server + "chapters/01_gradients.html", TOFU)
     assert found["checked"] and [b for b in found["boxes"] if not b["output"]]
 
 
 _DELIMITER_ROW = re.compile(r"^\|(\s*:?-{3,}:?\s*\|)+\s*$", re.M)  # "| :--- | ---: |"
+
+
+def _cell_outputs(html: str) -> list[str]:
+    """The HTML inside each ``<div class="cell_output ...">`` of a page, to its own closing tag
+    (the prose between cells is not part of it)."""
+    from html.parser import HTMLParser
+
+    class Outputs(HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=False)
+            self.found, self.depth, self.start = [], 0, None
+
+        def handle_starttag(self, tag, attrs):
+            if tag != "div":
+                return
+            if self.depth:
+                self.depth += 1
+            elif "cell_output" in (dict(attrs).get("class") or "").split():
+                self.depth, self.start = 1, self.getpos()
+
+        def handle_endtag(self, tag):
+            if tag == "div" and self.depth:
+                self.depth -= 1
+                if not self.depth:
+                    self.found.append((self.start, self.getpos()))
+
+    parser = Outputs()
+    parser.feed(html)
+    lines = html.splitlines(keepends=True)
+    offset = [0]
+    for line in lines:
+        offset.append(offset[-1] + len(line))
+    return [html[offset[a - 1] + b: offset[c - 1] + d] for (a, b), (c, d) in parser.found]
 
 
 def test_tables_a_cell_displays_as_markdown_are_html_tables(book):
@@ -315,10 +360,34 @@ def test_tables_a_cell_displays_as_markdown_are_html_tables(book):
         shown = sum(len(_DELIMITER_ROW.findall(o.get("data", {}).get("text/markdown", "")))
                     for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
         html = (book / page).read_text(encoding="utf-8")
-        outputs = re.findall(r'<div class="cell_output.*?(?=<div class="cell |$)', html, re.S)
+        outputs = _cell_outputs(html)
         tables = sum(o.count("<table") for o in outputs)
         assert tables >= shown, f"{page}: {shown} Markdown tables in the outputs, {tables} HTML tables"
         assert not re.search(r"\|\s*:?(---|—)", re.sub(r"<[^>]+>", "", "".join(outputs))), \
             f"{page}: a Markdown table shown as text"
         expected += shown
     assert expected >= 5, "chapters 4 and 6 show their results as tables"
+
+
+def test_glued_findings_appear_in_the_prose(book):
+    """Every value a chapter glues (lstmbook.tables.glue) is on its page where the prose writes
+    {glue:md}`key`, rendered, and no role is left as raw text."""
+    import html as html_lib
+
+    import nbformat
+
+    pasted = 0
+    for page in _chapter_pages():
+        nb = nbformat.read(ROOT / page.replace(".html", ".ipynb"), as_version=4)
+        text = html_lib.unescape(re.sub(r"<[^>]+>", "", (book / page).read_text(encoding="utf-8")))
+        assert "{glue" not in text, f"{page}: a glue role left as text"
+        for cell in nb.cells:
+            for o in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                if "scrapbook" not in o.get("metadata", {}):
+                    continue
+                value = o.data[o.metadata["scrapbook"]["mime_prefix"] + "text/markdown"]
+                plain = re.sub(r"[`*_]", "", value).strip()
+                words = plain.split()[:6]  # the opening words, as rendered (Markdown marks removed)
+                assert " ".join(words) in re.sub(r"\s+", " ", text), f"{page}: {o.metadata['scrapbook']['name']} not shown"
+                pasted += 1
+    assert pasted >= 20, "the chapters glue their findings into the prose"
