@@ -38,14 +38,16 @@ def show_table(header: list, rows: list[list], align: str | None = None, title: 
     text = (f"**{_cell(title)}**\n\n" if title else "") + markdown_table(header, rows, align)
     try:
         from IPython import get_ipython
-        from IPython.display import Markdown, display
+        from IPython.display import display
     except ImportError:
         print(text)
         return
     if get_ipython() is None:
         print(text)
     else:
-        display(Markdown(text))
+        # the Markdown for the notebook and the book; the same text as the plain form, which a
+        # terminal IPython (or any shell that is not a notebook) prints instead of an object's repr
+        display({"text/markdown": text, "text/plain": text}, raw=True)
 
 
 #: The mime-type prefix myst-nb reads as "glued, not displayed" (myst_nb.ext.glue.GLUE_PREFIX).

@@ -27,15 +27,35 @@ def test_outside_a_notebook_the_table_is_printed(capsys):
     assert capsys.readouterr().out == "| a |\n| :--- |\n| 1 |\n"
 
 
-def test_glue_writes_what_myst_nb_reads_and_shows_nothing():
+@pytest.fixture
+def shell():
+    """An IPython shell for the test, cleared after it: one left behind makes every later
+    test's get_ipython() see a shell (it failed CI once, in test_timing)."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    yield InteractiveShell.instance()
+    InteractiveShell.clear_instance()
+
+
+def test_in_a_shell_the_table_is_markdown_and_its_plain_form_the_same_text(shell):
+    """The notebook and the book get Markdown; a terminal IPython (a shell that renders only
+    plain text) shows the table itself, not '<IPython.core.display.Markdown object>'."""
+    from IPython.utils.capture import capture_output
+
+    with capture_output() as shown:
+        show_table(["a"], [[1]], title="T = 8")
+    (out,) = shown.outputs
+    assert out.data == {"text/markdown": "**T = 8**\n\n| a |\n| :--- |\n| 1 |",
+                        "text/plain": "**T = 8**\n\n| a |\n| :--- |\n| 1 |"}
+
+
+def test_glue_writes_what_myst_nb_reads_and_shows_nothing(shell):
     """The output glue() makes is the one myst-nb's own glue(..., display=False) makes: same
     metadata, same prefixed mime types (so the book pastes it), nothing a notebook renders."""
-    from IPython.core.interactiveshell import InteractiveShell
     from IPython.display import Markdown
     from IPython.utils.capture import capture_output
     from myst_nb import glue as myst_glue
 
-    InteractiveShell.instance()
     with capture_output() as ours:
         assert tables.glue("ppl_best", "**191.9** [180.9–199.5]") == "**191.9** [180.9–199.5]"
     with capture_output() as theirs:
