@@ -214,9 +214,10 @@ def test_the_feedback_page_escapes_what_a_student_run_wrote(course):
                  "visible_errors": {"test_three": f"AssertionError: {HOSTILE}"}})
     page = feedback.write_feedback(course, "ann", "02_b").read_text(encoding="utf-8")
     p = _Tags(page)
-    assert set(p.tags) <= {"html", "head", "meta", "title", "style", "body", "h1", "p", "table", "tr",
-                           "th", "td", "code", "br", "small"}
-    assert not [a for a in p.attrs if a[1] not in ("lang", "charset", "http-equiv", "content", "class")]
+    assert set(p.tags) <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "table", "tr",
+                           "th", "td", "code", "br", "small", "a"}
+    assert not [a for a in p.attrs if a[1] not in ("lang", "charset", "http-equiv", "content", "class", "href")]
+    assert sorted(v for t, k, v in p.attrs if k == "href") == ["#test_four", "#test_three"]  # the official names
     assert page.lower().count("<script") == 0 and "javascript:alert(1)" in "".join(p.text)
     text = "".join(p.text)
     assert f"wrong: {HOSTILE}" in text and f"AssertionError: {HOSTILE}" in text and f"kernel died: {HOSTILE}" in text
@@ -282,7 +283,7 @@ def site(tmp_path_factory):
     httpd.server_close()
 
 
-def _attack(browser, url: str, bad_only: int | None = None) -> dict:
+def _attack(browser, url: str, bad_only: int | None = None, container: str = "#notebook-container") -> dict:
     """Open ``url`` (every host but 127.0.0.1 blocked), click every link on it (or only the
     first ``bad_only`` links with a script or data scheme), each on a page of its own, and
     report what ran: dialogs, ``window.__pwned``, links with a script or data scheme, where the
@@ -316,7 +317,7 @@ def _attack(browser, url: str, bad_only: int | None = None) -> dict:
     page = open_page()
     page.wait_for_timeout(300)
     assert page.evaluate("1 + 1") == 2  # scripts run on this page
-    seen["text"] = page.inner_text("#notebook-container")
+    seen["text"] = page.inner_text(container)
     anchors = page.eval_on_selector_all("a", "as => as.map(a => a.getAttribute('href'))")
     seen["hrefs"] = [h for h in anchors if h is not None]
     bad = [i for i, h in enumerate(anchors) if h is not None and BAD_SCHEME.match(re.sub(r"[\x00-\x20]", "", h))]
@@ -362,3 +363,37 @@ def test_a_hostile_hand_in_runs_nothing_in_the_formgrader(browser, site):
         assert shown.replace("\n", " ") in seen["text"].replace("\n", " ")
     title = src.cells[0].source.splitlines()[0].lstrip("# ").strip()
     assert title and title in seen["text"]  # the chapter itself still reads
+
+
+@pytest.mark.slow  # a real browser
+def test_a_hostile_hand_in_runs_nothing_in_the_feedback_page(browser, site, course):
+    """The student's notebook on their feedback page: every payload of a hostile hand-in (its
+    Markdown, a raw cell, HTML, JavaScript, Markdown and SVG outputs), both as the grader
+    stores it (made safe for the Formgrader) and as handed in (nothing made safe before the
+    page), runs nothing; a click on every link stays on the page."""
+    from lstmbook.instructor.sources import repo_root, source_notebook
+
+    root, base = site
+    src = source_notebook(repo_root() / "solutions" / f"{SLUG}.md")
+    hostile = _hostile_hand_in(src)
+    verdicts = [{"test": "test_three", "points": 4.0, "passed": False, "message": f"wrong: {HOSTILE}"},
+                {"test": "test_four", "points": 1.0, "passed": True, "message": ""}]
+    course.write_gradebook("mallory", "02_b", nbformat.v4.new_notebook(), verdicts, {})
+    course.save(Result("mallory", "02_b", "graded"), {"verdicts": verdicts, "died": HOSTILE, "answers": {}})
+    target = course.graded_dir("mallory", "02_b") / "02_b.ipynb"
+    target.parent.mkdir(parents=True)
+    for name, nb in (("stored", for_formgrader(copy.deepcopy(hostile), src)), ("as-handed-in", hostile)):
+        target.write_text(nbformat.writes(nb, version=4), encoding="utf-8")
+        page = feedback.write_feedback(course, "mallory", "02_b").read_text(encoding="utf-8")
+        if name == "as-handed-in":  # the harness sees a script when one runs: the page without its guards
+            planted = page.replace(f'<meta http-equiv="Content-Security-Policy" content="{feedback.CSP}">', "")
+            planted = planted.replace("</body>", hostile.cells[-1].outputs[0]["data"]["text/html"] + "</body>")
+            (root / "feedback-planted.html").write_text(planted, encoding="utf-8")
+            assert _attack(browser, base + "feedback-planted.html", container="body")["pwned"]
+        (root / f"feedback-{name}.html").write_text(page, encoding="utf-8")
+        seen = _attack(browser, base + f"feedback-{name}.html", container="body")
+        assert (seen["dialogs"], seen["pwned"], seen["bad_links"], seen["popups"]) == ([], [], [], []), name
+        assert not [u for u in seen["navigations"] if BAD_SCHEME.match(u)], name
+        assert "shown as text" in seen["text"] and "print('hi')" in seen["text"], name  # the code and its output
+        assert f"wrong: {HOSTILE}" in seen["text"], name
+        assert seen["clicked"] == 2, name  # the two tests' anchors, nothing else
