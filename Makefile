@@ -7,9 +7,11 @@
 #                no book, no browser, no kernel (under 2 minutes)
 #   make data    fetch, verify and prepare the poetry corpus
 #   make chapters  regenerate chapters/ from solutions/ (reference run, `book` profile)
-#   make grade SUBMISSIONS=DIR [COURSE=DIR] [CHAPTER=slug] [FORCE=1] [WORKERS=n] [SCHEDULER=addr]
+#   make grade SUBMISSIONS=DIR [COURSE=DIR] [CHAPTER=slug] [FORCE=1] [WORKERS=n] [SCHEDULER=addr] [LAYOUT=nbgrader]
 #                autograde student notebooks, each in a sandbox
 #   make export [COURSE=DIR]   after manual grading: final grades.csv and feedback
+#   make report [COURSE=DIR]   the class report: report.html, report.csv, report-wide.csv
+#   make similarity [COURSE=DIR] [CHAPTER=slug]   the similarity report of the exercise cells
 #   make bench-grade   grading speed with 1 and 2 workers, and the sandbox's cost
 #   make bench   chapter 4's speed ladder and the NumPy LSTM, ratios measured in one run
 #   make bench-lm [PROFILE=full]   train chapter 8's poetry model, dev perplexity per epoch
@@ -26,7 +28,7 @@ export MPLBACKEND := Agg
 STAMP := $(VENV)/.installed
 LSTMBOOK := $(BIN)/lstmbook
 
-.PHONY: setup data chapters book test test-fast grade export bench bench-lm bench-grade clean
+.PHONY: setup data chapters book test test-fast grade export report similarity bench bench-lm bench-grade clean
 
 setup: $(STAMP)
 
@@ -56,12 +58,18 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 grade: $(STAMP)
-	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [COURSE=DIR] [CHAPTER=slug] [FORCE=1] [WORKERS=n] [SCHEDULER=addr]"; exit 2; }
-	$(LSTMBOOK) grade "$(SUBMISSIONS)" $(if $(COURSE),--course "$(COURSE)") $(if $(CHAPTER),--chapter $(CHAPTER)) \
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=DIR [COURSE=DIR] [CHAPTER=slug] [FORCE=1] [WORKERS=n] [SCHEDULER=addr] [LAYOUT=nbgrader]"; exit 2; }
+	$(LSTMBOOK) grade "$(SUBMISSIONS)" $(if $(COURSE),--course "$(COURSE)") $(if $(CHAPTER),--chapter $(CHAPTER)) $(if $(LAYOUT),--layout $(LAYOUT)) \
 		$(if $(FORCE),--force) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 export: $(STAMP)
 	$(LSTMBOOK) export $(if $(COURSE),--course "$(COURSE)")
+
+report: $(STAMP)
+	$(LSTMBOOK) report $(if $(COURSE),--course "$(COURSE)")
+
+similarity: $(STAMP)
+	$(LSTMBOOK) similarity $(if $(COURSE),--course "$(COURSE)") $(if $(CHAPTER),--chapter $(CHAPTER))
 
 bench-grade: $(STAMP)
 	$(LSTMBOOK) data --dataset tang300

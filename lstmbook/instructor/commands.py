@@ -48,13 +48,43 @@ def _grade(args) -> None:
     limits = {"wall": args.timeout, "cpu": args.timeout, "memory": args.memory * 2 ** 30}
     grader.grade(Path(args.submissions), course, force=args.force, only=args.chapter,
                  workers=args.workers, scheduler=args.scheduler, sandbox=not args.unsafe_no_sandbox,
-                 limits=limits, progress=sys.stderr.isatty() or args.progress)
+                 limits=limits, progress=sys.stderr.isatty() or args.progress, layout=args.layout)
 
 
 def _export(args) -> None:
     from . import grader
 
     grader.export(_course(args))
+
+
+def _release(args) -> None:
+    from .grader import Course
+    from .sources import chapter_sources
+
+    known = [p.stem for p in chapter_sources()]
+    unknown = sorted(set(args.slugs) - set(known))
+    if unknown:
+        from .grader import GradingError
+
+        raise GradingError(f"unknown chapter(s) {unknown}; the course has {known}")
+    course = Course(_course(args))
+    for slug in args.slugs:
+        course.update_assignment(slug, course.source(slug))
+        print(f"{slug}: {course.root / 'release' / slug / (slug + '.ipynb')}")
+    print(f"next, for nbgrader's exchange: cd {course.root} && nbgrader release_assignment "
+          f"{' '.join(args.slugs)}")
+
+
+def _report(args) -> None:
+    from .grader.classreport import class_report
+
+    class_report(_course(args))
+
+
+def _similarity(args) -> None:
+    from .grader.similarity import similarity
+
+    similarity(_course(args), chapters=args.chapter, threshold=args.threshold)
 
 
 def _bench_grade(args) -> None:
@@ -86,7 +116,11 @@ def register(sub) -> None:
     p.set_defaults(func=_book)
 
     p = sub.add_parser("grade", help="autograde a folder of student submissions")
-    p.add_argument("submissions", help="folder with one sub-folder per student")
+    p.add_argument("submissions", help="folder with one sub-folder per student: DIR/<student>/<chapter>.ipynb, "
+                   "or nbgrader's <course>/submitted after nbgrader collect")
+    p.add_argument("--layout", choices=["auto", "folders", "nbgrader"], default="auto",
+                   help="how the hand-ins are laid out: folders (<student>/<chapter>.ipynb), nbgrader "
+                        "(submitted/<student>/<chapter>/<chapter>.ipynb and timestamp.txt) or auto (default)")
     p.add_argument("--course", help="nbgrader course directory (default autograder/course)")
     p.add_argument("--chapter", nargs="+", metavar="SLUG", help="grade only these chapters")
     p.add_argument("--force", action="store_true", help="grade again students already graded")
@@ -104,6 +138,25 @@ def register(sub) -> None:
     p = sub.add_parser("export", help="after manual grading: final grades.csv and feedback")
     p.add_argument("--course", help="nbgrader course directory (default autograder/course)")
     p.set_defaults(func=_export)
+
+    p = sub.add_parser("release", help="build chapters' student notebooks in the course directory "
+                       "(source/ and release/), ready for nbgrader release_assignment")
+    p.add_argument("slugs", nargs="+", metavar="SLUG", help="chapters, e.g. 02_numpy_lstm")
+    p.add_argument("--course", help="nbgrader course directory (default autograder/course)")
+    p.set_defaults(func=_release)
+
+    p = sub.add_parser("report", help="the class report: score distributions, the tests most lost and how, "
+                       "notebooks that died (report.html, report.csv, report-wide.csv in the course)")
+    p.add_argument("--course", help="nbgrader course directory (default autograder/course)")
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser("similarity", help="compare the students' exercise code pair by pair (winnowing "
+                       "fingerprints, as MOSS): similarity.html and similarity.csv in the course")
+    p.add_argument("--course", help="nbgrader course directory (default autograder/course)")
+    p.add_argument("--chapter", nargs="+", metavar="SLUG", help="only these chapters")
+    p.add_argument("--threshold", type=float, default=0.5,
+                   help="share of one student's own code (outside the reference's) that marks a pair (default 0.5)")
+    p.set_defaults(func=_similarity)
 
     p = sub.add_parser("bench-grade", help="grade the same submissions with 1 and 2 workers, with and without the sandbox")
     p.add_argument("--students", type=int, default=4, help="submissions per run")

@@ -1,12 +1,22 @@
 """Intake (trusted): find each student's notebook and read it safely.
 
+Two layouts of hand-ins are read (:func:`layout_of` tells them apart):
+
+- ``folders``: ``DIR/<student>/<chapter>.ipynb`` (a folder per student, however it was made);
+- ``nbgrader``: nbgrader's own ``submitted/`` tree, as ``nbgrader collect`` fills it:
+  ``submitted/<student>/<chapter>/<chapter>.ipynb`` and the ``timestamp.txt`` that
+  ``nbgrader submit`` wrote beside it (nbgrader's assignment name is the chapter's slug).
+
 No link is followed, sizes and formats are bounded, and a bad file gets a reason that names
 it; a broken hand-in never stops the run.
 """
 from __future__ import annotations
 
+import datetime
+import errno
 import json
 import os
+import re
 import stat
 import unicodedata
 from pathlib import Path
@@ -19,6 +29,11 @@ MAX_NAME_CHARS = 100
 MAX_NAME_BYTES = 200  # a folder name is at most 255 bytes on common file systems
 MAX_NOTEBOOK_BYTES = 20 * 2 ** 20
 MAX_FILES = 200
+MAX_TIMESTAMP_BYTES = 256
+LAYOUTS = ("auto", "folders", "nbgrader")
+TIMESTAMP = "timestamp.txt"
+#: a time zone nbgrader's timestamp may name: an abbreviation (%Z: UTC, CET, EST) or an offset
+_ZONE = re.compile(r"[A-Za-z]{1,10}|[+-]\d{4}")
 
 
 def grade_ids(nb) -> set[str]:
@@ -126,6 +141,165 @@ def locate(student_dir: Path, slug: str, expected_ids: set[str]):
         return None, None, f"several notebooks look like {slug}: {names}; keep one"
     extra = f"; {'; '.join(refused)}" if refused else ""
     return None, None, f"no {slug}.ipynb (found: {names}){extra}"
+
+
+def _lstat(path: Path):
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def layout_of(submissions: Path, students: list[Path], slugs: list[str]) -> str:
+    """``nbgrader`` when ``submissions`` is nbgrader's ``submitted`` folder, or when its
+    student folders hold assignment folders (a folder named after a chapter of this course,
+    holding that chapter's notebook or nbgrader's ``timestamp.txt``) and no notebook of their
+    own; ``folders`` otherwise. Reads at most :data:`MAX_FILES` entries of a folder and
+    follows no link."""
+    if submissions.name == "submitted":
+        return "nbgrader"
+    nested = flat = False
+    for sdir in students:
+        try:
+            entries = sorted(os.scandir(sdir), key=lambda e: e.name)[:MAX_FILES]
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and entry.name.endswith(".ipynb"):
+                flat = True
+            elif stat.S_ISDIR(st.st_mode) and entry.name in slugs:
+                try:
+                    inside = [_lstat(Path(entry.path) / name) for name in (f"{entry.name}.ipynb", TIMESTAMP)]
+                except OSError:
+                    continue
+                nested = nested or any(st2 is not None and stat.S_ISREG(st2.st_mode) for st2 in inside)
+    return "nbgrader" if nested and not flat else "folders"
+
+
+def handed_in(students: list[Path], slugs: list[str], layout: str) -> list[str]:
+    """The chapters of ``slugs`` that at least one student handed in, in their order."""
+    if layout == "nbgrader":
+        present = set()
+        for sdir in students:
+            for slug in slugs:
+                try:
+                    st = _lstat(sdir / slug)
+                except OSError:
+                    continue
+                if st is not None:  # a link too: its student is told why it is refused
+                    present.add(slug)
+        return [s for s in slugs if s in present]
+    names = {p.name for s in students for p in scan(s)[0]}
+    return [s for s in slugs if f"{s}.ipynb" in names]
+
+
+def parse_timestamp(text: str) -> datetime.datetime:
+    """The UTC time (naive) of nbgrader's ``timestamp.txt``. nbgrader writes
+    ``Exchange.timestamp_format`` (``%Y-%m-%d %H:%M:%S.%f %Z``) in ``Exchange.timezone``
+    (UTC), e.g. ``2026-12-01 10:31:05.123456 UTC``; read as ``nbgrader.utils.parse_utc``
+    reads it (a third word is the time zone), and also any ISO 8601 time. ValueError with
+    the reason for anything else, an unknown time zone included (a time in an unknown zone
+    is not silently taken as UTC)."""
+    from dateutil import parser, tz
+
+    text = text.strip()
+    if not text:
+        raise ValueError("it is empty")
+    if len(text) > 64 or not text.isprintable() or not re.search(r"\d{4}", text):
+        raise ValueError("it is not a time")  # without a year, dateutil reads "5" as this month's 5th
+    parts = text.split()
+    zone = None
+    if len(parts) == 3:
+        if not _ZONE.fullmatch(parts[2]):
+            raise ValueError(f"its time zone {printable(parts[2], 20)!r} is not one")
+        if parts[2][0] in "+-":
+            sign = -1 if parts[2][0] == "-" else 1
+            zone = tz.tzoffset(None, sign * (int(parts[2][1:3]) * 3600 + int(parts[2][3:]) * 60))
+        else:
+            zone = tz.gettz(parts[2])
+        if zone is None:
+            raise ValueError(f"its time zone {parts[2]!r} is unknown")
+        text = " ".join(parts[:2])
+    elif len(parts) > 3:
+        raise ValueError("it is not a time")
+    try:
+        when = parser.parse(text)
+    except (ValueError, OverflowError):
+        raise ValueError("it is not a time") from None
+    if zone is not None:
+        if when.tzinfo is not None:
+            raise ValueError("it names two time zones")
+        when = when.replace(tzinfo=zone)
+    if when.tzinfo is not None:
+        when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return when
+
+
+def read_timestamp(folder: Path) -> tuple[str, str]:
+    """``(time, note)`` of nbgrader's ``timestamp.txt`` in an assignment folder: the time in
+    UTC as ISO 8601 (``2026-12-01T10:31:05.123456Z``), or ``""`` and a note saying why it is
+    unknown (missing, a link, too long, not a time). Never raises: a bad timestamp is noted."""
+    path = folder / TIMESTAMP
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return "", f"no {TIMESTAMP}: the time of submission is unknown"
+    except OSError as exc:
+        why = "is a symbolic link (refused)" if exc.errno == errno.ELOOP else f"cannot be opened ({exc.strerror})"
+        return "", f"{TIMESTAMP} {why}: the time of submission is unknown"
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return "", f"{TIMESTAMP} is not a regular file: the time of submission is unknown"
+        raw = fh.read(MAX_TIMESTAMP_BYTES + 1)
+    if len(raw) > MAX_TIMESTAMP_BYTES:
+        return "", f"{TIMESTAMP} is longer than {MAX_TIMESTAMP_BYTES} bytes: the time of submission is unknown"
+    try:
+        text = raw.decode("utf-8")
+        when = parse_timestamp(text)
+    except UnicodeDecodeError:
+        return "", f"{TIMESTAMP} is not UTF-8 text: the time of submission is unknown"
+    except ValueError as exc:
+        return "", (f"{TIMESTAMP} ({printable(text.strip(), 40)!r}) is not nbgrader's timestamp: "
+                    f"{exc}; the time of submission is unknown")
+    return when.isoformat() + "Z", ""
+
+
+def hand_in(student_dir: Path, slug: str, expected_ids: set[str], layout: str):
+    """A student's notebook for ``slug`` in either layout: ``(path, notebook, note,
+    submitted_at)``, or ``(None, None, reason, submitted_at)`` when there is none; ValueError
+    when it exists but is refused or unreadable (as :func:`locate`).
+
+    In nbgrader's layout the notebook is looked for in ``<student>/<slug>/`` only (another
+    name inside that folder is accepted as :func:`locate` accepts it), the folder must not be
+    a link, and ``submitted_at`` is read from its ``timestamp.txt`` (a missing or malformed
+    one is noted, never fatal). In the folders layout ``submitted_at`` is ``""``."""
+    if layout != "nbgrader":
+        path, nb, note = locate(student_dir, slug, expected_ids)
+        return path, nb, note, ""
+    folder = student_dir / slug
+    try:
+        st = _lstat(folder)
+    except OSError as exc:
+        raise ValueError(f"the assignment folder {slug} cannot be read ({exc.strerror})") from None
+    if st is None:
+        try:
+            others = sorted(e.name for e in os.scandir(student_dir) if not e.name.startswith("."))[:10]
+        except OSError:
+            others = []
+        shown = ", ".join(display(n) for n in others) or "nothing"
+        return None, None, (f"no {slug} folder (nbgrader's layout: <student>/{slug}/{slug}.ipynb; "
+                            f"found: {shown})"), ""
+    if stat.S_ISLNK(st.st_mode):
+        raise ValueError(f"the assignment folder {slug} is a symbolic link (refused)")
+    if not stat.S_ISDIR(st.st_mode):
+        raise ValueError(f"{slug} is not a folder (nbgrader's layout: <student>/{slug}/{slug}.ipynb)")
+    submitted_at, stamp_note = read_timestamp(folder)
+    path, nb, note = locate(folder, slug, expected_ids)
+    return path, nb, "; ".join(filter(None, [note, stamp_note])), submitted_at
 
 
 def name_problem(name: str) -> str:

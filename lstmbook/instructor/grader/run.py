@@ -1,7 +1,9 @@
 """A grading run: a folder of submissions in, grades, feedback and a summary out.
 
-``SUBMISSIONS/<student>/<NN_slug>.ipynb`` -> an nbgrader course directory
-(``autograder/course`` by default). The steps, and who is trusted for what:
+``SUBMISSIONS/<student>/<NN_slug>.ipynb``, or nbgrader's own hand-in tree that ``nbgrader
+collect`` fills (``<course>/submitted/<student>/<NN_slug>/<NN_slug>.ipynb`` with its
+``timestamp.txt``) -> an nbgrader course directory (``autograder/course`` by default). The
+steps, and who is trusted for what:
 
 1. Pre-flight (trusted): a sandbox can be made, the chapters' data is there, the gradebook
    entry of each chapter is built from ``solutions/``.
@@ -70,7 +72,8 @@ def _executor(workers: int | None, scheduler: str | None):
 def grade(submissions: Path, course_dir: Path, force: bool = False,
           only: list[str] | None = None, workers: int | None = None, scheduler=None,
           sandbox: bool = True, limits: dict | None = None, log=print,
-          progress: bool = False, reference_dir: Path | None = None) -> list[Result]:
+          progress: bool = False, reference_dir: Path | None = None,
+          layout: str = "auto") -> list[Result]:
     """Autograde every student folder in ``submissions``; returns one Result per student and
     chapter of this run, and rewrites ``grades.csv`` (and a timestamped copy) from the grade
     store, so it holds every student and chapter ever graded in the course.
@@ -79,16 +82,27 @@ def grade(submissions: Path, course_dir: Path, force: bool = False,
     ``scheduler``: a Dask scheduler address (or a ``distributed.Client``) to run them on.
     ``sandbox=False`` runs student code with your permissions (``--unsafe-no-sandbox``).
     ``reference_dir``: where the reference records are cached (default: in the course).
+    ``layout``: ``folders`` (``<student>/<chapter>.ipynb``), ``nbgrader`` (nbgrader's
+    ``submitted/<student>/<chapter>/<chapter>.ipynb`` with ``timestamp.txt``, whose time is
+    kept as ``submitted_at``) or ``auto`` (:func:`.intake.layout_of` tells).
     """
     submissions = Path(submissions)
+    if layout not in intake.LAYOUTS:
+        raise GradingError(f"unknown layout {layout!r}; one of {', '.join(intake.LAYOUTS)}")
+    if (submissions / "nbgrader_config.py").is_file() and (submissions / "submitted").is_dir():
+        raise GradingError(f"{submissions} is an nbgrader course directory; grade the hand-ins that "
+                           f"nbgrader collect put in {submissions / 'submitted'}")
     try:
         students, refused = intake.students_of(submissions, log)
     except ValueError as exc:
         raise GradingError(str(exc)) from None
     results = [Result(name, "*", "rejected", note=why) for name, why in refused]
+    all_slugs = [p.stem for p in chapter_sources()]
+    if layout == "auto":
+        layout = intake.layout_of(submissions, students, all_slugs)
     if not students and not results:
-        raise GradingError(f"{submissions} holds no student folders "
-                           f"(expected {submissions}/<student>/<chapter>.ipynb)")
+        expected = "<student>/<chapter>/<chapter>.ipynb" if layout == "nbgrader" else "<student>/<chapter>.ipynb"
+        raise GradingError(f"{submissions} holds no student folders (expected {submissions}/{expected})")
     if sandbox:
         try:
             sbx.check_available()
@@ -97,7 +111,6 @@ def grade(submissions: Path, course_dir: Path, force: bool = False,
                                f"{UNSAFE_FLAG} only on a throw-away machine.") from None
     else:
         log("WARNING: grading WITHOUT a sandbox: student code runs with your permissions")
-    all_slugs = [p.stem for p in chapter_sources()]
     slugs = all_slugs
     if only:
         unknown = sorted(set(only) - set(slugs))
@@ -105,14 +118,14 @@ def grade(submissions: Path, course_dir: Path, force: bool = False,
             raise GradingError(f"unknown chapter(s) {unknown}; the course has {slugs}")
         slugs = [s for s in slugs if s in only]
     else:  # the chapters that anybody handed in
-        names = {p.name for s in students for p in intake.scan(s)[0]}
-        slugs = [s for s in slugs if f"{s}.ipynb" in names] or slugs
+        slugs = intake.handed_in(students, slugs, layout) or slugs
     data_dir, manifest = preflight_data()
 
     course = Course(Path(course_dir))
     if reference_dir is not None:
         course.reference_dir = Path(reference_dir)
     log(f"course directory: {course.root}")
+    log(f"hand-ins: {submissions} ({'nbgrader' if layout == 'nbgrader' else 'one folder per student'} layout)")
     sources, refs, jobs = {}, {}, {}
     for slug in slugs:
         src = course.source(slug)
@@ -129,7 +142,7 @@ def grade(submissions: Path, course_dir: Path, force: bool = False,
             student = intake.student_id(sdir)
             res = Result(student, slug, "missing")
             try:
-                path, nb, note = intake.locate(sdir, slug, ids)
+                path, nb, note, submitted_at = intake.hand_in(sdir, slug, ids, layout)
             except ValueError as exc:
                 res.status, res.note = "corrupt", str(exc)
                 results.append(_not_graded(course, res))
@@ -138,7 +151,7 @@ def grade(submissions: Path, course_dir: Path, force: bool = False,
                 res.note = note
                 results.append(_not_graded(course, res))
                 continue
-            res.note = note
+            res.note, res.submitted_at = note, submitted_at
             if course.is_graded(student, slug) and not force:
                 res.status = "kept"
                 res.note = "already graded; grade again with --force (FORCE=1)"
@@ -252,7 +265,7 @@ def _record(course: Course, res: Result, src, ref: dict, out: dict, log,
     state = {"verdicts": verdicts, "died": died[:300], "seconds": out.get("seconds"),
              "visible_errors": _visible_errors(executed, src) if executed is not None else {},
              "answers": {k: hashlib.sha256(v.encode()).hexdigest() for k, v in answers.items()},
-             "review": flags}
+             "review": flags, "submitted_at": res.submitted_at}
     if executed is not None:
         target = course.graded_dir(res.student, res.assignment) / f"{res.assignment}.ipynb"
         atomic_write(target, nbformat.writes(for_formgrader(executed, src)))
@@ -291,7 +304,9 @@ def _visible_errors(executed, src) -> dict[str, str]:
 
 def _not_graded(course: Course, res: Result) -> Result:
     """A run that graded nothing (missing, corrupt, error) is stored with its reason; a bad
-    new submission never erases an earlier grade: the note says that it is kept."""
+    new submission never erases an earlier grade: the note says that it is kept (and
+    ``submitted_at`` is that of the graded hand-in)."""
+    res.submitted_at = ""
     if course.is_graded(res.student, res.assignment):
         res.note += "; the earlier grade is kept"
         course.fill(res)

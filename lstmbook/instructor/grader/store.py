@@ -49,6 +49,9 @@ class Result:
     pending: float = 0.0  # points of written answers that wait for the instructor
     feedback: Path | None = None
     review: str = ""  # code that touches the grader's instruments: what an instructor should read
+    #: when the graded hand-in was submitted (UTC, ISO 8601), from nbgrader's timestamp.txt;
+    #: kept in the graded run's details (the state JSON); "" when unknown (folders layout)
+    submitted_at: str = ""
 
     def row(self) -> dict:
         return {
@@ -57,6 +60,7 @@ class Result:
             "score": "" if self.score is None else f"{self.score:g}",
             "max_score": "" if self.max_score is None else f"{self.max_score:g}",
             "status": self.status,
+            "submitted_at": self.submitted_at,
             "needs_manual_grading": "yes" if self.manual else "no",
             "manual_points_pending": f"{self.pending:g}" if self.pending else "",
             "failed_tests": " ".join(self.failed),
@@ -266,7 +270,9 @@ class Course:
             res.pending = s["pending"]
             fb = self.feedback_file(res.student, res.assignment)
             res.feedback = fb if fb.is_file() else None
-            res.review = review_line((self.state(res.student, res.assignment) or {}).get("review") or [])
+            state = self.state(res.student, res.assignment) or {}
+            res.review = review_line(state.get("review") or [])
+            res.submitted_at = state.get("submitted_at") or ""
         return res
 
     def _import_old_state(self) -> None:
