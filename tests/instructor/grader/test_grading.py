@@ -3,6 +3,7 @@
 without and with --force, the sandbox and data checks, and Dask. What each chapter's tests
 catch (every planted bug, every correct style) is ``test_grading_chapters.py``."""
 import csv
+import html
 import re
 
 import nbformat
@@ -99,6 +100,37 @@ def test_grades_csv_feedback_and_summary(graded):
     assert results["reference"].feedback is not None
     assert re.search(r"^reference\s+02_numpy_lstm\s+(\d+)/\1\s+graded", log, re.M)
     assert re.search(r"^corrupt\s+02_numpy_lstm\s+-\s+corrupt\s+", log, re.M)
+
+
+def test_the_feedback_page_shows_the_students_own_code_beside_the_verdicts(graded):
+    _, _, course, _ = graded
+    page = (course / "feedback" / _student(BUG) / SLUG / f"{SLUG}.html").read_text(encoding="utf-8")
+    code = max((ln.strip() for c in m02.BUGS[BUG].replacement(SLUG).values() for ln in c.splitlines()), key=len)
+    assert html.escape(code) in page  # the student's own (buggy) line
+    cell = page[page.index(f'id="{m02.BUGS[BUG].test}"'):]
+    assert cell.index("failed") < cell.index("</div>")  # its verdict opens the test's cell
+
+
+def test_the_class_report_and_the_similarity_report_of_the_graded_class(graded, capsys):
+    """``lstmbook report`` and ``lstmbook similarity`` on a class graded for real: the wide CSV
+    holds every graded student's score, the notebook that died is listed with its cell, and
+    the two students who handed in the reference solution match the reference, not each other."""
+    results, _, course, _ = graded
+    assert cli.main(["report", "--course", str(course)]) == 0
+    with open(course / "report-wide.csv", newline="", encoding="utf-8") as fh:
+        wide = {row["student"]: row for row in csv.DictReader(fh)}
+    full = results["reference"].max_score
+    assert wide["reference"][SLUG] == wide["renamed"][SLUG] == f"{full:g}" and wide["blank"][SLUG] == "0"
+    assert wide["corrupt"][SLUG] == "" and wide["corrupt"]["total"] == "0"
+    page = (course / "report.html").read_text(encoding="utf-8")
+    assert "crash" in page and "the kernel died while running cell" in page
+    assert cli.main(["similarity", "--course", str(course)]) == 0
+    with open(course / "similarity.csv", newline="", encoding="utf-8") as fh:
+        pairs = {frozenset((r["student_a"], r["student_b"])): r for r in csv.DictReader(fh)}
+    twins = pairs[frozenset(("reference", "renamed"))]
+    assert float(twins["raw_similarity_a_to_b"]) > 0.9 and float(twins["similarity_a_to_b"]) < 0.1
+    assert float(twins["a_matches_reference"]) > 0.9 and float(twins["b_matches_reference"]) > 0.9
+    assert "similarity.html" in capsys.readouterr().out
 
 
 def test_no_grade_is_overwritten_without_force(graded, tmp_path, capsys):

@@ -166,6 +166,21 @@ def test_a_correct_answer_passes_every_visible_test_too(graded, student):
     assert graded[2].state(student, slug)["visible_errors"] == {}
 
 
+BUGGY = [s for s, (_, what) in STUDENTS.items() if isinstance(what, tuple) and what[0] == "bugs"]
+
+
+@pytest.mark.parametrize("student", BUGGY)
+def test_a_visible_test_that_fails_on_a_bug_costs_its_points(graded, student):
+    """Visible and hidden agree: a test whose visible part fails on a planted bug also loses
+    its points in the hidden part. Otherwise the student sees a red cell and loses nothing
+    (the hidden check records nothing that differs): either the visible test asserts what the
+    hidden part does not check, or the hidden part misses the bug."""
+    slug, _ = STUDENTS[student]
+    r = _result(graded, student)
+    seen = set(graded[2].state(student, slug)["visible_errors"])
+    assert seen <= set(r.failed), f"visible tests that failed but kept their points: {sorted(seen - set(r.failed))}"
+
+
 def test_every_chapter_has_at_least_four_planted_bugs():
     for slug, m in CHAPTERS.items():
         assert len(_bugs(m)) >= 4, slug
