@@ -84,6 +84,10 @@ def _report(args) -> None:
 def _similarity(args) -> None:
     from .grader.similarity import similarity
 
+    if not 0 < args.threshold <= 1:  # NaN fails this too
+        from .grader import GradingError
+
+        raise GradingError(f"--threshold {args.threshold}: give a share above 0 and at most 1, e.g. 0.5")
     similarity(_course(args), chapters=args.chapter, threshold=args.threshold)
 
 

@@ -61,9 +61,11 @@ def write_feedback(course: Course, student: str, slug: str) -> Path | None:
     e = html.escape
     verdicts = {v["test"]: v for v in state["verdicts"]}
     visible = state.get("visible_errors", {})
+    nb = _read(course.graded_dir(student, slug) / f"{slug}.ipynb")
+    in_notebook = {nbgrader_meta(c).get("grade_id") for c in nb.cells} if not isinstance(nb, str) else set()
     rows = []
     for v in state["verdicts"]:
-        name = _anchor(v["test"])
+        name = _anchor(v["test"]) if v["test"] in in_notebook else ""  # a test cell the student deleted has no place
         link = f"<a href=\"#{name}\"><code>{e(v['test'])}</code></a>" if name else f"<code>{e(v['test'])}</code>"
         rows.append(f"<tr class=\"{'pass' if v['passed'] else 'fail'}\"><td>{link}</td>"
                     f"<td>{_points(v)}</td><td class=\"result\">{'passed' if v['passed'] else 'failed'}</td>"
@@ -83,7 +85,7 @@ def write_feedback(course: Course, student: str, slug: str) -> Path | None:
                  f"results earned):</p><ul>{items}</ul>")
     pending = (f"<p>{s['pending']:g} points of written answers wait for grading.</p>"
                if s["pending"] else "")
-    notebook = _notebook_section(course.graded_dir(student, slug) / f"{slug}.ipynb", verdicts, visible,
+    notebook = _notebook_section(nb, _graded_by(course, slug, nb), verdicts, visible,
                                  {w["name"]: w for w in s["written"]})
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -124,14 +126,30 @@ def _anchor(name) -> str:
 # ------------------------------------------------------------------ the student's notebook
 
 
-def _notebook_section(path: Path, verdicts: dict, visible: dict, written: dict) -> str:
+def _read(path: Path):
+    """The autograded notebook, or the reason why there is none to show."""
     if not path.is_file():
-        return "<h2>Your notebook</h2><p>The notebook as it ran is not in the course folder.</p>"
+        return "The notebook as it ran is not in the course folder."
     try:
-        nb = nbformat.read(path, as_version=4)
+        return nbformat.read(path, as_version=4)
     except Exception as exc:  # nbformat raises several kinds
-        return f"<h2>Your notebook</h2><p>The notebook as it ran cannot be read ({html.escape(type(exc).__name__)}).</p>"
-    graded_by = {ex: tests for ex, (_, tests) in exercises(nb).items()}
+        return f"The notebook as it ran cannot be read ({type(exc).__name__})."
+
+
+def _graded_by(course: Course, slug: str, nb) -> dict:
+    """exercise grade_id -> the tests that grade it, from the chapter's source (a student who
+    moved or deleted cells cannot move the labels), or from the notebook when the course has
+    no source for the chapter."""
+    try:
+        src = course.source(slug)
+    except FileNotFoundError:  # no solutions/<slug>.md: an old course, or a test's
+        src = nb if not isinstance(nb, str) else None
+    return {ex: tests for ex, (_, tests) in exercises(src).items()} if src is not None else {}
+
+
+def _notebook_section(nb, graded_by: dict, verdicts: dict, visible: dict, written: dict) -> str:
+    if isinstance(nb, str):
+        return f"<h2>Your notebook</h2><p>{html.escape(nb)}</p>"
     parts, shown = [], set()
     for n, cell in enumerate(nb.cells, 1):
         gid = nbgrader_meta(cell).get("grade_id")
@@ -234,7 +252,7 @@ def _pre(text: str, cls: str) -> str:
 
 def _png(value) -> str | None:
     """A base64 PNG as plain base64 characters, or None (not base64, not a PNG, too large)."""
-    text = "".join(value) if isinstance(value, list) else value
+    text = _text(value) if isinstance(value, list) else value
     if not isinstance(text, str) or len(text) > MAX_PNG_BYTES * 4 // 3 + 4 or not _BASE64.fullmatch(text):
         return None
     text = re.sub(r"\s", "", text)

@@ -33,6 +33,8 @@ MAX_TIMESTAMP_BYTES = 256
 LAYOUTS = ("auto", "folders", "nbgrader")
 TIMESTAMP = "timestamp.txt"
 #: a time zone nbgrader's timestamp may name: an abbreviation (%Z: UTC, CET, EST) or an offset
+#: a whole date and time, ISO 8601 or nbgrader's (a space between them), with an optional offset
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?")
 _ZONE = re.compile(r"[A-Za-z]{1,10}|[+-]\d{4}")
 
 
@@ -151,33 +153,37 @@ def _lstat(path: Path):
 
 
 def layout_of(submissions: Path, students: list[Path], slugs: list[str]) -> str:
-    """``nbgrader`` when ``submissions`` is nbgrader's ``submitted`` folder, or when its
-    student folders hold assignment folders (a folder named after a chapter of this course,
-    holding that chapter's notebook or nbgrader's ``timestamp.txt``) and no notebook of their
-    own; ``folders`` otherwise. Reads at most :data:`MAX_FILES` entries of a folder and
-    follows no link."""
-    if submissions.name == "submitted":
-        return "nbgrader"
-    nested = flat = False
+    """``nbgrader`` or ``folders``, by what the student folders hold: a student folder is
+    nbgrader-like when it holds an assignment folder (a folder named after a chapter of this
+    course, holding that chapter's notebook or nbgrader's ``timestamp.txt``), folders-like
+    when it holds a notebook of its own. The layout of most student folders wins; when none
+    tells (or as many say each), a folder named ``submitted`` is nbgrader's. Reads at most
+    :data:`MAX_FILES` entries of a folder and follows no link."""
+    nested = flat = 0
     for sdir in students:
         try:
             entries = sorted(os.scandir(sdir), key=lambda e: e.name)[:MAX_FILES]
         except OSError:
             continue
+        is_nested = is_flat = False
         for entry in entries:
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
             if stat.S_ISREG(st.st_mode) and entry.name.endswith(".ipynb"):
-                flat = True
+                is_flat = True
             elif stat.S_ISDIR(st.st_mode) and entry.name in slugs:
                 try:
                     inside = [_lstat(Path(entry.path) / name) for name in (f"{entry.name}.ipynb", TIMESTAMP)]
                 except OSError:
                     continue
-                nested = nested or any(st2 is not None and stat.S_ISREG(st2.st_mode) for st2 in inside)
-    return "nbgrader" if nested and not flat else "folders"
+                is_nested = is_nested or any(st2 is not None and stat.S_ISREG(st2.st_mode) for st2 in inside)
+        nested += is_nested and not is_flat
+        flat += is_flat and not is_nested
+    if nested != flat:
+        return "nbgrader" if nested > flat else "folders"
+    return "nbgrader" if submissions.name == "submitted" else "folders"
 
 
 def handed_in(students: list[Path], slugs: list[str], layout: str) -> list[str]:
@@ -204,7 +210,7 @@ def parse_timestamp(text: str) -> datetime.datetime:
     reads it (a third word is the time zone), and also any ISO 8601 time. ValueError with
     the reason for anything else, an unknown time zone included (a time in an unknown zone
     is not silently taken as UTC)."""
-    from dateutil import parser, tz
+    from dateutil import tz
 
     text = text.strip()
     if not text:
@@ -226,9 +232,11 @@ def parse_timestamp(text: str) -> datetime.datetime:
         text = " ".join(parts[:2])
     elif len(parts) > 3:
         raise ValueError("it is not a time")
+    if not _DATETIME.fullmatch(text):  # dateutil would fill in a missing day or time with today's
+        raise ValueError("it is not a time")
     try:
-        when = parser.parse(text)
-    except (ValueError, OverflowError):
+        when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
         raise ValueError("it is not a time") from None
     if zone is not None:
         if when.tzinfo is not None:

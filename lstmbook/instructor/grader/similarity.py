@@ -9,8 +9,8 @@ every other student's, MOSS-style, with copydetect's tokenizer and winnowing:
   renamed variables, changed comments and re-indentation change nothing;
 - its fingerprints are the hashes of every ``K``-character run of the filtered code (copydetect's
   defaults: noise threshold 25 = guarantee threshold 25, so winnowing keeps all of them); a set
-  of fingerprints does not depend on the order of the code, so reordered functions and
-  statements change nothing either;
+  of fingerprints does not depend on the order of the code, so reordered functions change
+  nothing (reordered statements change the fingerprints that span their seams);
 - the given stub of each exercise (signature, docstring, ``raise NotImplementedError()``, from
   the release notebook) is boilerplate: its fingerprints are removed from every hand-in, and an
   exercise whose code adds nothing to its stub counts as not written.
@@ -26,6 +26,10 @@ ranked by the larger of their two similarities. Separately, every student whose 
 reference solution for at least ``threshold`` of its length is listed as "matches the reference
 solution". So three students who handed in the reference answer are three reference matches, not
 three pairs of copiers, while two students who copied each other's own code rank at the top.
+The rule has a price: "the reference has it" means the same token shape (every name is one
+letter after filtering) as some 25-character stretch of the reference, so generic lines
+written as the reference writes them never count, even between two students who copied them
+from each other. The report points a human at notebooks to read; it is not a verdict.
 
 The report is ``similarity.html`` (a ranked table of pairs per chapter, the matching code of
 each pair above the threshold side by side, the reference matches, and each hand-in that was
@@ -252,8 +256,14 @@ def _entries(folder: Path) -> list[str]:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
         return []
-    return [e.name for e in entries if not e.name.startswith(".")
-            and stat.S_ISDIR(e.stat(follow_symlinks=False).st_mode)]
+    names = []
+    for e in entries:
+        try:  # an entry that vanishes or cannot be read is no student
+            if not e.name.startswith(".") and stat.S_ISDIR(e.stat(follow_symlinks=False).st_mode):
+                names.append(e.name)
+        except OSError:
+            continue
+    return names
 
 
 def compare_chapter(course: Course, slug: str, students: list[str]) -> ChapterReport:

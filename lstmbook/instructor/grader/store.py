@@ -60,12 +60,12 @@ class Result:
             "score": "" if self.score is None else f"{self.score:g}",
             "max_score": "" if self.max_score is None else f"{self.max_score:g}",
             "status": self.status,
-            "submitted_at": self.submitted_at,
             "needs_manual_grading": "yes" if self.manual else "no",
             "manual_points_pending": f"{self.pending:g}" if self.pending else "",
             "failed_tests": " ".join(self.failed),
             "needs_review": self.review,
             "note": self.note,
+            "submitted_at": self.submitted_at,  # last: scripts reading the older columns by position still work
         }
 
 

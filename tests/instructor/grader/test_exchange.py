@@ -71,10 +71,31 @@ def test_one_folder_per_student_stays_the_folders_layout(tmp_path):
     assert intake.layout_of(subs, students, SLUGS) == "folders"
     path, nb, note, at = intake.hand_in(subs / "ann", SLUG, IDS, "folders")
     assert path == subs / "ann" / f"{SLUG}.ipynb" and note == "" and at == ""
-    # a student folder with a notebook of its own is the folders layout, whatever the others hold
+    # one folder of each kind: a tie, which the folder name (not `submitted`) breaks
     _submit(subs, "dan")
     students, _ = intake.students_of(subs, NO_LOG)
     assert intake.layout_of(subs, students, SLUGS) == "folders"
+
+
+def test_a_folder_named_submitted_holding_one_folder_per_student_is_the_folders_layout(tmp_path):
+    """The name breaks a tie only: ``submitted/<student>/<chapter>.ipynb`` is the folders layout."""
+    subs = tmp_path / "submitted"
+    for student in ("ann", "bob"):
+        (subs / student).mkdir(parents=True)
+        nbformat.write(_notebook(), subs / student / f"{SLUG}.ipynb")
+    students, _ = intake.students_of(subs, NO_LOG)
+    assert intake.layout_of(subs, students, SLUGS) == "folders"
+
+
+def test_one_stray_notebook_does_not_turn_a_class_of_nbgrader_hand_ins_into_folders(tmp_path):
+    subs = tmp_path / "hand-ins"
+    for student in ("ann", "bob", "cy"):
+        _submit(subs, student)
+    nbformat.write(_notebook(), subs / "cy" / "scratch.ipynb")  # cy also left a notebook of their own
+    (subs / "dan").mkdir()
+    nbformat.write(_notebook(), subs / "dan" / f"{SLUG}.ipynb")
+    students, _ = intake.students_of(subs, NO_LOG)
+    assert intake.layout_of(subs, students, SLUGS) == "nbgrader"
 
 
 def test_a_symlinked_assignment_folder_does_not_make_the_layout(tmp_path):
@@ -118,6 +139,10 @@ def test_a_notebook_outside_its_assignment_folder_is_not_the_assignment(tmp_path
     ("2026-12-01 10:31:05.1 CEST", "time zone 'CEST' is unknown"),
     ("2026-12-01 10:31:05 /etc/passwd", "is not one"),
     ("5", "not a time"),
+    ("2026", "not a time"),  # dateutil would read today's month and day into these
+    ("2026-12", "not a time"),
+    ("12/01/2026", "not a time"),
+    ("2026-12-01T10:31:05 EST", "not a time"),  # a zone word without nbgrader's three words
     ("2026-12-01 10:31:05\x1b[2J UTC", "not a time"),
     ("x" * 300, "longer than 256 bytes"),
 ])

@@ -149,3 +149,31 @@ def test_a_page_without_the_notebook_still_gives_the_verdicts(tmp_path):
     (course.graded_dir("bo", SLUG) / f"{SLUG}.ipynb").write_text("{not json", encoding="utf-8")
     page = feedback.write_feedback(course, "bo", SLUG).read_text(encoding="utf-8")
     assert "4 / 4" in page and "cannot be read" in page
+
+
+def test_the_exercise_labels_come_from_the_chapter_and_a_deleted_test_has_no_dead_link(tmp_path):
+    """A student who moved an exercise cell or deleted a test cell: the labels follow the
+    chapter's source, and the summary links only to test cells that are on the page."""
+    slug = "02_numpy_lstm"
+    course = Course(tmp_path / "course")
+    src = course.source(slug)
+    tests = [c.metadata["nbgrader"]["grade_id"] for c in src.cells
+             if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+    with Gradebook(course.db_url) as gb:
+        gb.update_or_create_assignment(slug)
+        gb.add_notebook(slug, slug)
+        for t in tests:
+            gb.add_grade_cell(t, slug, slug, max_score=1.0, cell_type="code")
+    verdicts = [{"test": t, "points": 1.0, "passed": True, "message": ""} for t in tests]
+    course.write_gradebook("ann", slug, nbformat.v4.new_notebook(), verdicts, {})
+    course.save(Result("ann", slug, "graded"), {"verdicts": verdicts, "died": "", "answers": {}})
+    exercise = _meta(nbformat.v4.new_code_cell("def lstm_step_forward(): pass"), "lstm_step_forward",
+                     solution=True, grade=False)
+    kept = _meta(nbformat.v4.new_code_cell("pass"), tests[1], grade=True, solution=False, points=1)
+    nb = nbformat.v4.new_notebook(cells=[kept, exercise])  # the exercise moved below a test, tests[0] deleted
+    course.graded_dir("ann", slug).mkdir(parents=True)
+    nbformat.write(nb, course.graded_dir("ann", slug) / f"{slug}.ipynb")
+    page = feedback.write_feedback(course, "ann", slug).read_text(encoding="utf-8")
+    hrefs = [v for t, k, v in _Page(page).attrs if k == "href"]
+    assert hrefs == [f"#{tests[1]}"]
+    assert f"cell 2: your exercise, graded by {tests[0]}" in "".join(_Page(page).text)

@@ -108,7 +108,7 @@ def test_the_feedback_page_shows_the_students_own_code_beside_the_verdicts(grade
     code = max((ln.strip() for c in m02.BUGS[BUG].replacement(SLUG).values() for ln in c.splitlines()), key=len)
     assert html.escape(code) in page  # the student's own (buggy) line
     cell = page[page.index(f'id="{m02.BUGS[BUG].test}"'):]
-    assert cell.index("failed") < cell.index("</div>")  # its verdict opens the test's cell
+    assert cell.index("failed") < cell.index("<pre")  # its verdict opens the test's cell, above its code
 
 
 def test_the_class_report_and_the_similarity_report_of_the_graded_class(graded, capsys):

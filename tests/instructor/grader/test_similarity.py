@@ -458,3 +458,11 @@ def test_a_chapter_without_hand_ins_or_release_is_reported_not_fatal(planted, tm
                           "reference solution, 1 with nothing written",
                           "  matches the reference solution: yuki (100%)"]
     assert lines[-1].startswith("similarity report: ") and lines[-1].endswith("similarity.html (and similarity.csv)")
+
+
+@pytest.mark.parametrize("threshold", ["0", "1.5", "nan", "-0.2"])
+def test_a_threshold_that_is_not_a_share_is_refused(tmp_path, capsys, threshold):
+    from lstmbook import cli
+
+    assert cli.main(["similarity", "--course", str(tmp_path / "c"), "--threshold", threshold]) == 1
+    assert f"--threshold {float(threshold)}" in capsys.readouterr().err
