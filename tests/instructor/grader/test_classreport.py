@@ -7,13 +7,12 @@ import csv
 import html
 import re
 
-import nbformat
 import pytest
-from nbgrader.api import Gradebook
 
 from lstmbook.instructor.grader import classreport
 from lstmbook.instructor.grader.classreport import class_report, difference_group
-from lstmbook.instructor.grader.store import Course, GradingError, Result
+from lstmbook.instructor.grader.store import GradingError, Result
+from stores import course_with_gradebook, source_with_tests
 
 CHAPTERS = {"01_a": {"test_one": 2.0, "test_two": 1.0}, "02_b": {"test_three": 4.0, "test_four": 1.0}}
 FORMULA = "=cmd|' /C calc'!A0"
@@ -28,26 +27,8 @@ TIMEOUT = "no results: the check stopped with CellTimeoutError at cell 7, line 3
 KERNEL_DIED = "the kernel died while running cell 12 (its code exits or crashes Python)"
 
 
-def _source(tests: dict[str, float]):
-    nb = nbformat.v4.new_notebook()
-    for gid, points in tests.items():
-        cell = nbformat.v4.new_code_cell("pass")
-        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": points,
-                                     "grade_id": gid, "schema_version": 3}
-        nb.cells.append(cell)
-    return nb
-
-
 def _course(root):
-    """A course whose gradebook knows both chapters, as nbgrader's generate_assignment leaves it."""
-    c = Course(root)
-    with Gradebook(c.db_url) as gb:
-        for slug, tests in CHAPTERS.items():
-            gb.update_or_create_assignment(slug)
-            gb.add_notebook(slug, slug)
-            for gid, points in tests.items():
-                gb.add_grade_cell(gid, slug, slug, max_score=points, cell_type="code")
-    return c
+    return course_with_gradebook(root, CHAPTERS)
 
 
 @pytest.fixture
@@ -60,7 +41,7 @@ def _graded(course, student, slug, failed: dict[str, str] = {}, died="", seconds
     (test -> the verdict's message)."""
     verdicts = [{"test": gid, "points": pts, "passed": gid not in failed, "message": failed.get(gid, "")}
                 for gid, pts in CHAPTERS[slug].items()]
-    course.write_gradebook(student, slug, _source(CHAPTERS[slug]), verdicts, {})
+    course.write_gradebook(student, slug, source_with_tests(CHAPTERS[slug]), verdicts, {})
     course.save(Result(student, slug, "graded", note=died),
                 {"verdicts": verdicts, "died": died, "seconds": seconds, "visible_errors": {}, "answers": {}})
 

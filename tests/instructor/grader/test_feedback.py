@@ -5,7 +5,6 @@ real-browser check of a hostile hand-in is in test_hostile_pages.)"""
 from __future__ import annotations
 
 import base64
-import html.parser
 import struct
 import zlib
 
@@ -16,6 +15,7 @@ from nbgrader.api import Gradebook
 from lstmbook.instructor.grader import feedback
 from lstmbook.instructor.grader.formgrader import safe_markdown
 from lstmbook.instructor.grader.store import Course, Result
+from pages import Tags
 
 SLUG = "02_b"
 CODE = "def step(x):\n    # </pre><script>window.__pwned=1</script>\n    return x + 1\n"
@@ -82,30 +82,13 @@ def page(tmp_path) -> str:
     return feedback.write_feedback(course, "ann", SLUG).read_text(encoding="utf-8")
 
 
-class _Page(html.parser.HTMLParser):
-    """Tags, attributes, and the text inside each element with an id."""
-
-    def __init__(self, text: str):
-        super().__init__(convert_charrefs=True)
-        self.tags, self.attrs, self.text = [], [], []
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append(tag)
-        self.attrs += [(tag, k, v or "") for k, v in attrs]
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-
 def _cell_of(page: str, gid: str) -> str:
     start = page.index(f"<div class=\"cell\" id=\"{gid}\">")
     return page[start:page.index("<div class=\"cell\"", start + 1)]
 
 
 def test_the_page_shows_the_students_code_and_outputs_with_the_verdict_at_each_test(page):
-    text = "".join(_Page(page).text)
+    text = "".join(Tags(page).text)
     assert CODE.strip() in text  # the student's code, as text
     assert "cell 2: your exercise, graded by test_three, test_four" in text
     three = _cell_of(page, "test_three")
@@ -120,7 +103,7 @@ def test_the_page_shows_the_students_code_and_outputs_with_the_verdict_at_each_t
 
 
 def test_nothing_of_the_students_becomes_markup(page):
-    p = _Page(page)
+    p = Tags(page)
     assert "<script" not in page.lower() and "onload" not in page
     assert "HTML-ONLY" not in page and "JS-ONLY" not in page and "SVG-ONLY" not in page
     assert set(p.tags) <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "table",
@@ -174,6 +157,6 @@ def test_the_exercise_labels_come_from_the_chapter_and_a_deleted_test_has_no_dea
     course.graded_dir("ann", slug).mkdir(parents=True)
     nbformat.write(nb, course.graded_dir("ann", slug) / f"{slug}.ipynb")
     page = feedback.write_feedback(course, "ann", slug).read_text(encoding="utf-8")
-    hrefs = [v for t, k, v in _Page(page).attrs if k == "href"]
+    hrefs = [v for t, k, v in Tags(page).attrs if k == "href"]
     assert hrefs == [f"#{tests[1]}"]
-    assert f"cell 2: your exercise, graded by {tests[0]}" in "".join(_Page(page).text)
+    assert f"cell 2: your exercise, graded by {tests[0]}" in "".join(Tags(page).text)

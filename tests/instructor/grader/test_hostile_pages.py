@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import html
-import html.parser
 import http.server
 import re
 import threading
@@ -25,6 +23,7 @@ from nbgrader.api import Gradebook
 from lstmbook.instructor.grader import feedback, formgrader
 from lstmbook.instructor.grader.formgrader import for_formgrader
 from lstmbook.instructor.grader.store import Course, Result
+from pages import Tags
 
 SLUG = "02_numpy_lstm"
 HTML_PAGE = "data:text/html;base64,PHNjcmlwdD5hbGVydCgnZGF0YScpPC9zY3JpcHQ+"  # <script>alert('data')</script>
@@ -84,24 +83,9 @@ $$
 BAD_SCHEME = re.compile(r"^\s*(javascript|data|vbscript)\s*:", re.I)
 
 
-class _Tags(html.parser.HTMLParser):
-    def __init__(self, text: str):
-        super().__init__(convert_charrefs=True)
-        self.tags, self.attrs, self.text = [], [], []
-        self.feed(text)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append(tag)
-        self.attrs += [(tag, k, v or "") for k, v in attrs]
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-
 def _problems(fragment: str) -> list[str]:
     """What in an HTML fragment could run a script or leave the page."""
-    p = _Tags(fragment)
+    p = Tags(fragment)
     found = [f"<{t}>" for t in p.tags if t not in formgrader.TAGS]
     found += [f"{t} {k}=" for t, k, _ in p.attrs if k.startswith("on") or k in ("style", "src", "srcdoc")]
     for t, k, v in p.attrs:
@@ -114,7 +98,7 @@ def _problems(fragment: str) -> list[str]:
 
 
 def _text(fragment: str) -> str:
-    return "".join(_Tags(fragment).text)
+    return "".join(Tags(fragment).text)
 
 
 def _autograded(*cells, src=None):
@@ -135,7 +119,7 @@ def test_a_hostile_markdown_cell_becomes_inert_text(payload):
     page = markdown2html(cell.source)  # what nbconvert's template makes of the cell
     for fragment in (cell.source, page):
         assert _problems(fragment) == []
-        assert "javascript:" not in re.sub(r"[\s\x00]", "", " ".join(v for _, k, v in _Tags(fragment).attrs)).lower()
+        assert "javascript:" not in re.sub(r"[\s\x00]", "", " ".join(v for _, k, v in Tags(fragment).attrs)).lower()
         assert not re.search(r"\son[a-z]+\s*=", re.sub(r">[^<]*<", "><", fragment))  # no on*= in a tag
     assert not re.search(r"\]\(\s*(javascript|data|vbscript):", cell.source, re.I)  # read as Markdown again: no link
     assert shown in _text(page), "the instructor sees what the student wrote, as text"
@@ -147,7 +131,7 @@ def test_harmless_markdown_stays_readable():
     from nbconvert.filters.markdown import markdown2html
 
     page = markdown2html(cell.source)
-    p = _Tags(page)
+    p = Tags(page)
     assert {"h1", "strong", "em", "ul", "li", "a"} <= set(p.tags)
     assert ("a", "href", "https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html") in p.attrs
     assert ("a", "rel", "noopener noreferrer") in p.attrs
@@ -213,7 +197,7 @@ def test_the_feedback_page_escapes_what_a_student_run_wrote(course):
                 {"verdicts": verdicts, "died": f"kernel died: {HOSTILE}", "answers": {},
                  "visible_errors": {"test_three": f"AssertionError: {HOSTILE}"}})
     page = feedback.write_feedback(course, "ann", "02_b").read_text(encoding="utf-8")
-    p = _Tags(page)
+    p = Tags(page)
     assert set(p.tags) <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "table", "tr",
                            "th", "td", "code", "br", "small", "a"}
     assert not [a for a in p.attrs if a[1] not in ("lang", "charset", "http-equiv", "content", "class", "href")]

@@ -4,43 +4,26 @@ graded before the store keeps its grades."""
 import csv
 import json
 
-import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
 from lstmbook.instructor.grader import feedback, reports
 from lstmbook.instructor.grader.store import Course, GradingError, Result
+from stores import course_with_gradebook, source_with_tests
 
 CHAPTERS = {"01_a": {"test_one": 2.0, "test_two": 1.0}, "02_b": {"test_three": 4.0}}
-
-
-def _source(tests: dict[str, float]):
-    nb = nbformat.v4.new_notebook()
-    for gid, points in tests.items():
-        cell = nbformat.v4.new_code_cell("pass")
-        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": points,
-                                     "grade_id": gid, "schema_version": 3}
-        nb.cells.append(cell)
-    return nb
 
 
 @pytest.fixture
 def course(tmp_path):
     """A course whose gradebook knows both chapters, as nbgrader's generate_assignment leaves it."""
-    c = Course(tmp_path / "course")
-    with Gradebook(c.db_url) as gb:
-        for slug, tests in CHAPTERS.items():
-            gb.update_or_create_assignment(slug)
-            gb.add_notebook(slug, slug)
-            for gid, points in tests.items():
-                gb.add_grade_cell(gid, slug, slug, max_score=points, cell_type="code")
-    return c
+    return course_with_gradebook(tmp_path / "course", CHAPTERS)
 
 
 def _graded(course, student, slug, passed: set[str]):
     verdicts = [{"test": gid, "points": pts, "passed": gid in passed, "message": "" if gid in passed else
                  "1 of 1 hidden results wrong"} for gid, pts in CHAPTERS[slug].items()]
-    course.write_gradebook(student, slug, _source(CHAPTERS[slug]), verdicts, {})
+    course.write_gradebook(student, slug, source_with_tests(CHAPTERS[slug]), verdicts, {})
     res = Result(student, slug, "graded")
     course.save(res, {"verdicts": verdicts, "died": "", "visible_errors": {}, "answers": {}})
     return course.fill(res)
@@ -130,7 +113,7 @@ def test_the_gradebook_entry_is_rebuilt_only_when_the_source_changed(tmp_path, m
         return 0, ""
 
     monkeypatch.setattr(Course, "nbgrader", generate_assignment)
-    src = _source(CHAPTERS["01_a"])
+    src = source_with_tests(CHAPTERS["01_a"])
     c.update_assignment("01_a", src)
     c.update_assignment("01_a", src)
     assert runs == ["generate_assignment"]
