@@ -15,7 +15,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 #: Fewer measurements than this give no spread to print: a call slower than the minimum run
 #: time is measured once, and its IQR is 0.
 MIN_RUNS_FOR_IQR = 2
-MATMUL_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "mv", "addmv", "dot", "linear"}
+MATMUL_OPS = {"mm", "addmm", "addmm_", "bmm", "baddbmm", "baddbmm_", "matmul", "mv", "addmv", "addmv_", "dot", "linear"}
 
 
 @dataclass
@@ -64,32 +64,48 @@ def versus(a: Timing, b: Timing) -> str:
     return f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
 
 
-def ratio_table(timings: dict[str, Timing], baseline: str, title: str = "", extra: dict | None = None) -> str:
+def _rate_cells(t: Timing, flops: int | None, peak: float | None) -> list[str]:
+    """GFLOP/s achieved by a call of ``flops`` taking ``t``, and its share of ``peak``."""
+    if not flops:
+        return []
+    rate = flops / t.median / 1e9
+    return [f"{rate:.1f}"] + ([f"{100 * rate / peak:.0f}%"] if peak else [])
+
+
+def ratio_table(timings: dict[str, Timing], baseline: str, title: str = "", extra: dict | None = None,
+                flops: int | None = None, peak: float | None = None) -> str:
     """A plain-text table: the median time per call, its spread (the interquartile range of
     the measurements, in ms; "-" from fewer than ``MIN_RUNS_FOR_IQR`` measurements) and the
-    ratio to ``baseline``; ``extra`` adds one column of per-row notes (name -> text)."""
+    ratio to ``baseline``; with ``flops`` (the work of one call) the GFLOP/s achieved, and with
+    ``peak`` (GFLOP/s) its share of it; ``extra`` adds one column of per-row notes (name -> text)."""
     base = timings[baseline].median
-    rows = [(name, f"{t.median * 1e3:.2f}", f"{t.iqr * 1e3:.2f}" if t.runs >= MIN_RUNS_FOR_IQR else "-",
-             f"{t.median / base:.2f}x", (extra or {}).get(name, "")) for name, t in timings.items()]
-    head = ("", "ms per call", "IQR ms", f"vs {baseline}", "")
-    widths = [max(len(r[k]) for r in rows + [head]) for k in range(5)]
-    fmt = lambda r: "  ".join([r[0].ljust(widths[0])] + [r[k].rjust(widths[k]) for k in (1, 2, 3)] + [r[4]]).rstrip()
+    rate_head = (["GFLOP/s"] + (["of peak"] if peak else [])) if flops else []
+    rows = [[name, f"{t.median * 1e3:.2f}", f"{t.iqr * 1e3:.2f}" if t.runs >= MIN_RUNS_FOR_IQR else "-",
+             f"{t.median / base:.2f}x"] + _rate_cells(t, flops, peak) + [(extra or {}).get(name, "")]
+            for name, t in timings.items()]
+    head = ["", "ms per call", "IQR ms", f"vs {baseline}"] + rate_head + [""]
+    widths = [max(len(r[k]) for r in rows + [head]) for k in range(len(head))]
+    fmt = lambda r: "  ".join([r[0].ljust(widths[0])] + [r[k].rjust(widths[k]) for k in range(1, len(r) - 1)]  # noqa: E731
+                              + [r[-1]]).rstrip()
     lines = ([title] if title else []) + [fmt(head)] + [fmt(r) for r in rows]
     return "\n".join(lines)
 
 
-def show_ratios(timings: dict[str, Timing], baseline: str, title: str = "", extra: dict | None = None) -> None:
+def show_ratios(timings: dict[str, Timing], baseline: str, title: str = "", extra: dict | None = None,
+                flops: int | None = None, peak: float | None = None) -> None:
     """``ratio_table``'s columns as a table the book renders (lstmbook.tables.show_table): the
-    median time per call, its interquartile range and the ratio to ``baseline``, with the notes
-    of ``extra`` (name -> text) as a last column when given."""
+    median time per call, its interquartile range and the ratio to ``baseline``, the GFLOP/s
+    and share of ``peak`` when ``flops`` is given, with the notes of ``extra`` (name -> text)
+    as a last column when given."""
     from .tables import show_table
 
     base = timings[baseline].median
-    header = ["", "ms per call", "IQR ms", f"vs {baseline}"] + (["note"] if extra else [])
+    rate_head = (["GFLOP/s"] + (["of peak"] if peak else [])) if flops else []
+    header = ["", "ms per call", "IQR ms", f"vs {baseline}"] + rate_head + (["note"] if extra else [])
     rows = [[name, f"{t.median * 1e3:.2f}", f"{t.iqr * 1e3:.2f}" if t.runs >= MIN_RUNS_FOR_IQR else "-",
-             f"{t.median / base:.2f}x"] + ([(extra or {}).get(name, "")] if extra else [])
+             f"{t.median / base:.2f}x"] + _rate_cells(t, flops, peak) + ([(extra or {}).get(name, "")] if extra else [])
             for name, t in timings.items()]
-    show_table(header, rows, align="lrrr" + ("l" if extra else ""), title=title)
+    show_table(header, rows, align="l" + "r" * (3 + len(rate_head)) + ("l" if extra else ""), title=title)
 
 
 class _Recorder(TorchDispatchMode):
@@ -113,6 +129,56 @@ def matmul_calls(fn, *args, **kwargs) -> list[tuple[str, list, list]]:
     with rec:
         fn(*args, **kwargs)
     return rec.calls
+
+
+def lstm_flops(N: int, T: int, D: int, H: int, backward: bool = True) -> int:
+    """Floating-point operations of the matrix products of one LSTM layer over a batch: the
+    forward pass multiplies (N, D) by (D, 4H) and (N, H) by (H, 4H) at each of T steps, 2
+    FLOPs per multiply-add: 2·N·T·4H·(D + H). The backward pass does two products of the same
+    size for each (the input's gradient and the weights'): twice that again. The elementwise
+    work (gates, cell state) is O(N·T·H), negligible beside it for any H worth timing."""
+    forward = 2 * N * T * 4 * H * (D + H)
+    return 3 * forward if backward else forward
+
+
+def matmul_flops(calls) -> int:
+    """The FLOPs of matrix products recorded by :func:`matmul_calls` (``mm``, ``addmm``,
+    ``bmm``, ``baddbmm`` and their in-place forms: 2·m·k·n each, the ``add`` not counted); other ops
+    raise, so that nothing is silently left out."""
+    total = 0
+    for name, shapes, _ in calls:
+        mats = [s for s in shapes if len(s) >= 2]
+        if name in ("mm", "addmm", "addmm_") and len(mats) >= 2:
+            (m, k), (_, n) = mats[-2][-2:], mats[-1][-2:]
+            total += 2 * m * k * n
+        elif name in ("bmm", "baddbmm", "baddbmm_") and len(mats) >= 2:
+            batch, m, k = mats[-2]
+            total += 2 * batch * m * k * mats[-1][-1]
+        else:
+            raise ValueError(f"cannot count the FLOPs of {name} with shapes {shapes}")
+    return total
+
+
+def matmul_peak(shapes, dtype=torch.float32, device="cpu", min_run_time: float = 0.3, rounds: int = 3) -> dict:
+    """The machine's matrix-product speed where an LSTM needs it: GFLOP/s of ``torch.mm`` at
+    each (m, k, n) of ``shapes``, timed like everything else (torch.utils.benchmark, the same
+    threads), the best of ``rounds`` rounds (a peak is what the machine can do at its best).
+    Returns {(m, k, n): GFLOP/s}; their maximum is the peak the rungs are held to."""
+    out = {}
+    for m, k, n in shapes:
+        a = torch.randn(m, k, dtype=dtype, device=device)
+        b = torch.randn(k, n, dtype=dtype, device=device)
+        t = time_calls({"mm": lambda: torch.mm(a, b)}, min_run_time=min_run_time, rounds=rounds,
+                       show_progress=False)["mm"]
+        out[(m, k, n)] = 2 * m * k * n / t.median / 1e9
+    return out
+
+
+def lstm_gemm_shapes(N: int, T: int, D: int, H: int) -> list[tuple[int, int, int]]:
+    """The (m, k, n) of the matrix products of an LSTM layer with the input projection hoisted:
+    all steps' inputs at once (T·N, D)·(D, 4H), one step's recurrence (N, H)·(H, 4H), and
+    the weight gradient of W_h over all steps (H, T·N)·(T·N, 4H)."""
+    return [(T * N, D, 4 * H), (N, H, 4 * H), (H, T * N, 4 * H)]
 
 
 @contextlib.contextmanager

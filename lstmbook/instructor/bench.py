@@ -14,7 +14,7 @@ import platform
 import numpy as np
 import torch
 
-from ..timing import ratio_table, time_calls
+from ..timing import lstm_flops, lstm_gemm_shapes, matmul_peak, ratio_table, time_calls
 from .sources import repo_root, source_notebook
 
 SIZES = {"full": dict(N=64, T=32, D=256, H=512), "quick": dict(N=4, T=5, D=8, H=16)}
@@ -63,6 +63,10 @@ def numpy_vs_torch(size: dict, min_run_time: float, rounds: int):
         _, cache = ch2["lstm_forward"](x, h0, Wx, Wh, b)
         ch2["lstm_backward"](dh, cache)
 
+    def run_numpy_fast():
+        _, cache = ch2["lstm_forward_fast"](x, h0, Wx, Wh, b)
+        ch2["lstm_backward_fast"](dh, cache)
+
     lstm = torch.nn.LSTM(D, H, batch_first=True, dtype=torch.float64)
     with torch.no_grad():
         lstm.weight_ih_l0.copy_(torch.from_numpy(Wx.T))
@@ -85,16 +89,17 @@ def numpy_vs_torch(size: dict, min_run_time: float, rounds: int):
         h, _, _ = ch4["lstm_fast"](tx, th0, tc0, tWx, tWh, tb)
         h.backward(tdh)
 
-    # the three compute the same thing: check before timing
-    _, cache = ch2["lstm_forward"](x, h0, Wx, Wh, b)
-    np_grads = ch2["lstm_backward"](dh, cache)
+    # they compute the same thing: check before timing
     for p in (tx, th0, tWh):
         p.grad = None
     run_torch_autograd()
-    if not np.allclose(np_grads[3], tWh.grad.numpy(), rtol=1e-6, atol=1e-8):
-        raise AssertionError("the NumPy LSTM and PyTorch disagree on dWh; the comparison would be meaningless")
-    fns = {"NumPy (chapter 2)": run_numpy, "torch autograd, from scratch": run_torch_autograd,
-           "torch nn.LSTM": run_torch_lstm}
+    for name, (forward, backward) in {"step by step": ("lstm_forward", "lstm_backward"),
+                                      "fast": ("lstm_forward_fast", "lstm_backward_fast")}.items():
+        np_grads = ch2[backward](dh, ch2[forward](x, h0, Wx, Wh, b)[1])
+        if not np.allclose(np_grads[3], tWh.grad.numpy(), rtol=1e-6, atol=1e-8):
+            raise AssertionError(f"the {name} NumPy LSTM and PyTorch disagree on dWh; the comparison would be meaningless")
+    fns = {"NumPy, fast (chapter 2, given)": run_numpy_fast, "NumPy, step by step (chapter 2)": run_numpy,
+           "torch autograd, from scratch": run_torch_autograd, "torch nn.LSTM": run_torch_lstm}
     return time_calls(fns, min_run_time=min_run_time, rounds=rounds)
 
 
@@ -107,26 +112,37 @@ def main(quick: bool = False, compile_rung: bool = True, log=print) -> dict:
         f"{torch.get_num_threads()} CPU threads")
     results = {}
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    flops = lstm_flops(**size)
+    shapes = lstm_gemm_shapes(**size)
     for device in devices:
         name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
         timings, notes = ladder(device, size, compile_rung, min_time, rounds)
-        results[f"ladder/{device.type}"] = timings
+        peak = max(matmul_peak(shapes, torch.float32, device=device, min_run_time=min_time / 2).values())
+        results[f"ladder/{device.type}"], results[f"peak/{device.type}"] = timings, peak
         log("")
-        log(ratio_table(timings, "nn.LSTM", extra=notes, title=f"Speed ladder on {name}, float32, {head}"))
+        log(ratio_table(timings, "nn.LSTM", extra=notes, flops=flops, peak=peak,
+                        title=f"Speed ladder on {name}, float32, {head} ({flops / 1e9:.2f} GFLOP); "
+                              f"peak: torch.mm at the LSTM's shapes, {peak:.0f} GFLOP/s"))
     if not torch.cuda.is_available():
-        log("\n(no CUDA device: the GPU ladder is skipped)")
+        log("\n(no CUDA device: the GPU ladder, with cuDNN's nn.LSTM, was not measured)")
     timings = numpy_vs_torch(size, min_time, rounds)
-    results["numpy"] = timings
+    peak64 = max(matmul_peak(shapes, torch.float64, min_run_time=min_time / 2).values())
+    results["numpy"], results["peak/cpu/float64"] = timings, peak64
     log("")
-    log(ratio_table(timings, "torch nn.LSTM", title=f"NumPy LSTM against PyTorch, float64 on the CPU, {head}"))
+    log(ratio_table(timings, "torch nn.LSTM", flops=flops, peak=peak64,
+                    title=f"NumPy LSTM against PyTorch, float64 on the CPU, {head}; peak: torch.mm float64, "
+                          f"{peak64:.0f} GFLOP/s"))
     cpu = results["ladder/cpu"]
     best = min((t for name, t in cpu.items() if name != "nn.LSTM"), key=lambda t: t.median)
     fast = best.median / cpu["nn.LSTM"].median
-    np_ratio = timings["NumPy (chapter 2)"].median / timings["torch nn.LSTM"].median
-    np_auto = timings["NumPy (chapter 2)"].median / timings["torch autograd, from scratch"].median
+    hand = cpu["hand-written backward"].median / cpu["nn.LSTM"].median
+    np_fast = timings["NumPy, fast (chapter 2, given)"]
     log("")
     log(f"fastest from-scratch LSTM ({best.name}) / nn.LSTM (float32, CPU): {fast:.2f}x")
-    log(f"NumPy LSTM / nn.LSTM (float64): {np_ratio:.2f}x; NumPy LSTM / from-scratch autograd (float64): {np_auto:.2f}x")
+    log(f"hand-written backward / nn.LSTM (float32, CPU): {hand:.2f}x (target <= 1.10x)")
+    log(f"fast NumPy LSTM / from-scratch autograd (float64): {np_fast.median / timings['torch autograd, from scratch'].median:.2f}x "
+        f"(target <= 1.00x); / nn.LSTM: {np_fast.median / timings['torch nn.LSTM'].median:.2f}x; step-by-step NumPy / "
+        f"nn.LSTM: {timings['NumPy, step by step (chapter 2)'].median / timings['torch nn.LSTM'].median:.2f}x")
     return results
 
 

@@ -5,7 +5,7 @@ import re
 import torch
 
 from lstmbook.instructor import bench
-from lstmbook.timing import Timing, matmul_calls, ratio_table, time_calls
+from lstmbook.timing import Timing, lstm_flops, matmul_calls, matmul_flops, ratio_table, time_calls
 
 
 def test_bench_loads_the_chapter_code_and_prints_every_ratio():
@@ -13,11 +13,31 @@ def test_bench_loads_the_chapter_code_and_prints_every_ratio():
     results = bench.main(quick=True, compile_rung=False, log=lines.append)
     out = "\n".join(lines)
     for row in ["per-gate matmuls", "fused gates", "hoisted projection", "hand-written backward", "nn.LSTM",
-                "NumPy (chapter 2)", "torch autograd, from scratch", "torch nn.LSTM"]:
-        assert re.search(rf"^{re.escape(row)}\s+\d+\.\d+\s+(\d+\.\d+|-)\s+\d+\.\d+x", out, re.M), row
-    assert "fastest from-scratch LSTM" in out and "NumPy LSTM / nn.LSTM (float64)" in out
+                "NumPy, fast (chapter 2, given)", "NumPy, step by step (chapter 2)", "torch autograd, from scratch",
+                "torch nn.LSTM"]:  # time, spread, ratio, GFLOP/s, share of the peak
+        assert re.search(rf"^{re.escape(row)}\s+\d+\.\d+\s+(\d+\.\d+|-)\s+\d+\.\d+x\s+\d+\.\d\s+\d+%", out, re.M), row
+    assert "fastest from-scratch LSTM" in out and "fast NumPy LSTM / from-scratch autograd (float64)" in out
+    assert "hand-written backward / nn.LSTM (float32, CPU)" in out
+    assert results["peak/cpu"] > 0 and results["peak/cpu/float64"] > 0
     assert set(results["ladder/cpu"]) >= {"nn.LSTM", "hoisted projection"}
     assert re.search(r"^per-gate matmuls .* 40 matmuls forward$", out, re.M)  # 8 per step, T = 5
+
+
+def test_the_lstm_flop_count_is_what_the_hand_written_rung_multiplies():
+    """lstm_flops (the formula every GFLOP/s of the ladder divides by) against an independent
+    count: the matrix products chapter 4's hand-written rung issues, recorded by a dispatch
+    mode, forward alone and forward + backward (h0, c0 and x with gradients too)."""
+    ns = bench.load_definitions("04_speed")
+    N, T, D, H = 3, 5, 4, 6
+    (x, h0, c0, Wx, Wh, b), _ = ns["lstm_args"](N=N, T=T, D=D, H=H)
+    for p in (x, h0, c0):
+        p.requires_grad_()
+
+    def forward_backward():
+        ns["lstm_handwritten"](x, h0, c0, Wx, Wh, b)[0].sum().backward()
+
+    assert matmul_flops(matmul_calls(ns["lstm_handwritten"], x, h0, c0, Wx, Wh, b)) == lstm_flops(N, T, D, H, backward=False)
+    assert matmul_flops(matmul_calls(forward_backward)) == lstm_flops(N, T, D, H) == 3 * 2 * N * T * 4 * H * (D + H)
 
 
 def test_load_definitions_runs_only_imports_and_definitions():

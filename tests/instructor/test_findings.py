@@ -16,6 +16,7 @@ from course import ROOT, SLUGS
 TYPED = {
     # constants of the mathematics
     ("01_gradients", "into (0, 1) with"): "the range of the logistic function",
+    ("04_speed", "its products, 2·N·T·4H·(D + H) floating"): "a formula: two FLOPs per multiply-add",
     ("01_gradients", "lies in (-1, 1)"): "the range of tanh",
     ("01_gradients", "close to 1"): "a gate's value: the limit of the logistic function",
     ("01_gradients", "(gates near 1)"): "a gate's value: the limit of the logistic function",

@@ -26,3 +26,27 @@ def test_show_ratios_is_a_markdown_table_with_the_spread(capsys):
     assert lines[2:5] == ["|  | ms per call | IQR ms | vs base | note |", "| :--- | ---: | ---: | ---: | :--- |",
                           "| slow | 3.00 | 0.50 | 3.00x | 8 matmuls |"]
     assert lines[6] == "| once | 2.00 | - | 2.00x |  |"  # one measurement: no spread to show
+
+
+def test_matmul_flops_counts_every_product_form_and_refuses_what_it_cannot_count():
+    import torch
+
+    from lstmbook.timing import matmul_calls, matmul_flops
+
+    a, w, out = torch.randn(3, 4), torch.randn(4, 5), torch.zeros(3, 5)
+    calls = matmul_calls(lambda: (a @ w, torch.addmm(out, a, w), out.clone().addmm_(a, w),
+                                  torch.bmm(a[None], w[None])))
+    assert [c[0] for c in calls] == ["mm", "addmm", "addmm_", "bmm"]
+    assert matmul_flops(calls) == 4 * 2 * 3 * 4 * 5
+    with pytest.raises(ValueError, match="cannot count the FLOPs of mv"):
+        matmul_flops(matmul_calls(lambda: torch.mv(a, w[:, 0])))
+
+
+def test_the_ratio_table_gives_the_rate_and_the_share_of_the_peak():
+    from lstmbook.timing import ratio_table
+
+    t = {"a": Timing("a", 1e-3, 0.1e-3, 9), "b": Timing("b", 2e-3, 0.1e-3, 9)}
+    lines = ratio_table(t, "a", flops=2_000_000_000, peak=4000.0).splitlines()
+    assert lines[0].split() == ["ms", "per", "call", "IQR", "ms", "vs", "a", "GFLOP/s", "of", "peak"]
+    assert lines[1].split() == ["a", "1.00", "0.10", "1.00x", "2000.0", "50%"]
+    assert lines[2].split() == ["b", "2.00", "0.10", "2.00x", "1000.0", "25%"]
