@@ -64,12 +64,23 @@ def versus(a: Timing, b: Timing) -> str:
     return f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
 
 
-def _rate_cells(t: Timing, flops: int | None, peak: float | None) -> list[str]:
-    """GFLOP/s achieved by a call of ``flops`` taking ``t``, and its share of ``peak``."""
-    if not flops:
-        return []
-    rate = flops / t.median / 1e9
-    return [f"{rate:.1f}"] + ([f"{100 * rate / peak:.0f}%"] if peak else [])
+def _ratio_rows(timings: dict[str, Timing], baseline: str, flops: int | None, peak: float | None,
+                extra: dict | None) -> tuple[list[str], list[list[str]]]:
+    """The header and rows both tables share: name, median ms, IQR ms ("-" from fewer than
+    ``MIN_RUNS_FOR_IQR`` measurements), ratio to ``baseline``, then GFLOP/s and share of
+    ``peak`` when ``flops`` is given, then the note of ``extra`` when given."""
+    base = timings[baseline].median
+    rate_head = (["GFLOP/s"] + (["of peak"] if peak else [])) if flops else []
+    header = ["", "ms per call", "IQR ms", f"vs {baseline}"] + rate_head + (["note"] if extra is not None else [])
+    rows = []
+    for name, t in timings.items():
+        row = [name, f"{t.median * 1e3:.2f}", f"{t.iqr * 1e3:.2f}" if t.runs >= MIN_RUNS_FOR_IQR else "-",
+               f"{t.median / base:.2f}x"]
+        if flops:
+            rate = flops / t.median / 1e9
+            row += [f"{rate:.1f}"] + ([f"{100 * rate / peak:.0f}%"] if peak else [])
+        rows.append(row + ([extra.get(name, "")] if extra is not None else []))
+    return header, rows
 
 
 def ratio_table(timings: dict[str, Timing], baseline: str, title: str = "", extra: dict | None = None,
@@ -78,17 +89,12 @@ def ratio_table(timings: dict[str, Timing], baseline: str, title: str = "", extr
     the measurements, in ms; "-" from fewer than ``MIN_RUNS_FOR_IQR`` measurements) and the
     ratio to ``baseline``; with ``flops`` (the work of one call) the GFLOP/s achieved, and with
     ``peak`` (GFLOP/s) its share of it; ``extra`` adds one column of per-row notes (name -> text)."""
-    base = timings[baseline].median
-    rate_head = (["GFLOP/s"] + (["of peak"] if peak else [])) if flops else []
-    rows = [[name, f"{t.median * 1e3:.2f}", f"{t.iqr * 1e3:.2f}" if t.runs >= MIN_RUNS_FOR_IQR else "-",
-             f"{t.median / base:.2f}x"] + _rate_cells(t, flops, peak) + [(extra or {}).get(name, "")]
-            for name, t in timings.items()]
-    head = ["", "ms per call", "IQR ms", f"vs {baseline}"] + rate_head + [""]
-    widths = [max(len(r[k]) for r in rows + [head]) for k in range(len(head))]
+    header, rows = _ratio_rows(timings, baseline, flops, peak, extra or {})
+    header[-1] = ""  # the notes column has no title in plain text
+    widths = [max(len(r[k]) for r in rows + [header]) for k in range(len(header))]
     fmt = lambda r: "  ".join([r[0].ljust(widths[0])] + [r[k].rjust(widths[k]) for k in range(1, len(r) - 1)]  # noqa: E731
                               + [r[-1]]).rstrip()
-    lines = ([title] if title else []) + [fmt(head)] + [fmt(r) for r in rows]
-    return "\n".join(lines)
+    return "\n".join(([title] if title else []) + [fmt(header)] + [fmt(r) for r in rows])
 
 
 def show_ratios(timings: dict[str, Timing], baseline: str, title: str = "", extra: dict | None = None,
@@ -99,13 +105,9 @@ def show_ratios(timings: dict[str, Timing], baseline: str, title: str = "", extr
     as a last column when given."""
     from .tables import show_table
 
-    base = timings[baseline].median
-    rate_head = (["GFLOP/s"] + (["of peak"] if peak else [])) if flops else []
-    header = ["", "ms per call", "IQR ms", f"vs {baseline}"] + rate_head + (["note"] if extra else [])
-    rows = [[name, f"{t.median * 1e3:.2f}", f"{t.iqr * 1e3:.2f}" if t.runs >= MIN_RUNS_FOR_IQR else "-",
-             f"{t.median / base:.2f}x"] + _rate_cells(t, flops, peak) + ([(extra or {}).get(name, "")] if extra else [])
-            for name, t in timings.items()]
-    show_table(header, rows, align="l" + "r" * (3 + len(rate_head)) + ("l" if extra else ""), title=title)
+    header, rows = _ratio_rows(timings, baseline, flops, peak, extra or None)
+    numbers = len(header) - 1 - (extra is not None)
+    show_table(header, rows, align="l" + "r" * numbers + ("l" if extra is not None else ""), title=title)
 
 
 class _Recorder(TorchDispatchMode):

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .intake import printable
-from .reports import _cell
+from .reports import csv_cell
 from .store import Course, GradingError, Result, atomic_write
 
 #: a static page: its own inline style (and inline SVG, which is markup, not a resource); no
@@ -309,12 +309,12 @@ def wide_rows(chapters: list[ChapterStats]) -> tuple[list[str], list[dict]]:
 
 
 def _csv_text(columns: list[str], rows: list[dict]) -> str:
-    """A CSV safe to open in a spreadsheet: every cell through :func:`.reports._cell`."""
+    """A CSV safe to open in a spreadsheet: every cell through :func:`.reports.csv_cell`."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns)
-    writer.writerow({c: _cell(c) for c in columns})
+    writer.writerow({c: csv_cell(c) for c in columns})
     for row in rows:
-        writer.writerow({c: _cell(str(row.get(c, ""))) for c in columns})
+        writer.writerow({c: csv_cell(str(row.get(c, ""))) for c in columns})
     return buf.getvalue()
 
 

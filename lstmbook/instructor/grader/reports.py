@@ -24,7 +24,7 @@ def write_csv(course: Course, extra: list[Result] = (), order: list[str] | None 
     writer = csv.DictWriter(buf, fieldnames=FIELDS)
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: _cell(v) for k, v in r.row().items()})
+        writer.writerow({k: csv_cell(v) for k, v in r.row().items()})
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = course.root / f"grades-{stamp}.csv"
     atomic_write(target, buf.getvalue())
@@ -32,7 +32,7 @@ def write_csv(course: Course, extra: list[Result] = (), order: list[str] | None 
     return target
 
 
-def _cell(value: str) -> str:
+def csv_cell(value: str) -> str:
     """A CSV cell safe to open: no control characters, and no text a spreadsheet would run as
     a formula (a leading = + - @ gets a quote, as OWASP advises)."""
     value = printable(value)

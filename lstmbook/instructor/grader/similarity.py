@@ -62,6 +62,7 @@ from pygments import lexers, token
 
 from ..sources import SOLUTION, strip_regions
 from .intake import printable, read_notebook
+from .reports import csv_cell
 from .store import Course, GradingError, atomic_write
 from .testmodel import nbgrader_meta
 
@@ -384,12 +385,6 @@ def summary_lines(reports: list[ChapterReport], threshold: float = THRESHOLD, to
     return lines
 
 
-def _csv_cell(value: str) -> str:
-    """A CSV cell safe to open (as reports.py: printable, and no leading formula character)."""
-    value = printable(value)
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 CSV_FIELDS = ["chapter", "student_a", "student_b", "similarity_a_to_b", "similarity_b_to_a",
               "raw_similarity_a_to_b", "raw_similarity_b_to_a", "shared_with_reference",
               "a_matches_reference", "b_matches_reference", "above_threshold"]
@@ -402,7 +397,7 @@ def render_csv(reports: list[ChapterReport], threshold: float = THRESHOLD) -> st
     writer.writerow(CSV_FIELDS)
     for rep in reports:
         for p in rep.pairs:
-            writer.writerow([_csv_cell(rep.slug), _csv_cell(p.a), _csv_cell(p.b)]
+            writer.writerow([csv_cell(rep.slug), csv_cell(p.a), csv_cell(p.b)]
                             + [f"{v:.3f}" for v in (p.ab, p.ba, p.raw_ab, p.raw_ba, p.with_reference,
                                                      p.ref_a, p.ref_b)]
                             + ["yes" if p.score >= threshold else "no"])

@@ -76,4 +76,4 @@ def test_the_summary_and_the_csv_hold_one_line_per_result_and_no_control_charact
     ("王小明", "王小明"),
 ])
 def test_csv_cells_are_text_a_spreadsheet_does_not_run(value, cell):
-    assert reports._cell(value) == cell
+    assert reports.csv_cell(value) == cell
