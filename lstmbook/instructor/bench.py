@@ -98,7 +98,7 @@ def numpy_vs_torch(size: dict, min_run_time: float, rounds: int):
         np_grads = ch2[backward](dh, ch2[forward](x, h0, Wx, Wh, b)[1])
         if not np.allclose(np_grads[3], tWh.grad.numpy(), rtol=1e-6, atol=1e-8):
             raise AssertionError(f"the {name} NumPy LSTM and PyTorch disagree on dWh; the comparison would be meaningless")
-    fns = {"NumPy, fast (chapter 2, given)": run_numpy_fast, "NumPy, step by step (chapter 2)": run_numpy,
+    fns = {"NumPy, fast (chapter 2, optional)": run_numpy_fast, "NumPy, step by step (chapter 2)": run_numpy,
            "torch autograd, from scratch": run_torch_autograd, "torch nn.LSTM": run_torch_lstm}
     return time_calls(fns, min_run_time=min_run_time, rounds=rounds)
 
@@ -136,7 +136,7 @@ def main(quick: bool = False, compile_rung: bool = True, log=print) -> dict:
     best = min((t for name, t in cpu.items() if name != "nn.LSTM"), key=lambda t: t.median)
     fast = best.median / cpu["nn.LSTM"].median
     hand = cpu["hand-written backward"].median / cpu["nn.LSTM"].median
-    np_fast = timings["NumPy, fast (chapter 2, given)"]
+    np_fast = timings["NumPy, fast (chapter 2, optional)"]
     log("")
     log(f"fastest from-scratch LSTM ({best.name}) / nn.LSTM (float32, CPU): {fast:.2f}x")
     log(f"hand-written backward / nn.LSTM (float32, CPU): {hand:.2f}x (target <= 1.10x)")

@@ -13,7 +13,7 @@ def test_bench_loads_the_chapter_code_and_prints_every_ratio():
     results = bench.main(quick=True, compile_rung=False, log=lines.append)
     out = "\n".join(lines)
     for row in ["per-gate matmuls", "fused gates", "hoisted projection", "hand-written backward", "nn.LSTM",
-                "NumPy, fast (chapter 2, given)", "NumPy, step by step (chapter 2)", "torch autograd, from scratch",
+                "NumPy, fast (chapter 2, optional)", "NumPy, step by step (chapter 2)", "torch autograd, from scratch",
                 "torch nn.LSTM"]:  # time, spread, ratio, GFLOP/s, share of the peak
         assert re.search(rf"^{re.escape(row)}\s+\d+\.\d+\s+(\d+\.\d+|-)\s+\d+\.\d+x\s+\d+\.\d\s+\d+%", out, re.M), row
     assert "fastest from-scratch LSTM" in out and "fast NumPy LSTM / from-scratch autograd (float64)" in out
