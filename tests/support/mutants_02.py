@@ -76,6 +76,32 @@ BUGS = {
         "db_vocab = dscores.sum(axis=0)",
         "test_temporal_affine_backward",
     ),
+    # a forward that returns more than its docstring's tuple (later cells index [0], [1] and
+    # still work): only the length of the returned tuple shows it
+    "step forward also returns the gates": Bug(
+        "lstm_step_forward",
+        "    return next_h, next_c, cache",
+        "    return next_h, next_c, cache, (i, f, g, o)",
+        "test_lstm_step_forward",
+    ),
+    "sequence forward also returns the last cell state": Bug(
+        "lstm_forward",
+        "    return h, cache",
+        "    return h, cache, prev_c",
+        "test_lstm_forward",
+    ),
+    "embedding forward returns its cache unpacked": Bug(
+        "word_embedding_forward",
+        "    return out, cache",
+        "    return (out, *cache)",
+        "test_word_embedding_forward",
+    ),
+    "affine forward returns its cache unpacked": Bug(
+        "temporal_affine_forward",
+        "    return scores, cache",
+        "    return (scores, *cache)",
+        "test_temporal_affine_forward",
+    ),
 }
 
 
