@@ -1,6 +1,7 @@
 """Chapter 3 submissions for the autograder tests: the mistakes of a first PyTorch LSTM, each
 of which must lose points in the test that names it."""
 from bugs import Bug
+from submissions import with_function
 
 SLUG = "03_torch_lstm"
 
@@ -164,6 +165,23 @@ BUGS = {
         "        self.bx.copy_(lstm.bias_hh_l0)\n        self.bh.copy_(lstm.bias_ih_l0)",
         "test_copy_from",
     ),
+    # reproducible weights "for debugging": every module gets the same weights, and the
+    # caller's global RNG is reset at every construction
+    "init reseeds the global RNG": Bug(
+        "LSTM",
+        "        D, H = input_size, hidden_size\n",
+        "        torch.manual_seed(0)\n        D, H = input_size, hidden_size\n",
+        "test_lstm_init",
+    ),
+    # "the next epoch continues the stream": a call with state=None starts where the last
+    # call on this model ended, instead of from zeros
+    "state carried over to the next call on the model": Bug(
+        "train_chunks",
+        "    losses = []\n",
+        "    losses = []\n    if state is None:\n        state = getattr(lm, 'carried_state', None)\n",
+        "test_train_chunks",
+        also=(("    return losses, state", "    lm.carried_state = state\n    return losses, state"),),
+    ),
 }
 
 
@@ -257,4 +275,23 @@ def train_chunks(lm, chunks, optimizer, state=None, clip=5.0):
     h, c = state
     return losses, (h.detach(), c.detach())
 ''',
+}
+
+# Correct too: weights drawn from a private generator seeded from torch's stream, and the
+# gradients zeroed after each step instead of before the backward pass.
+GOOD["private generator, gradients zeroed after the step"] = {
+    "LSTM": with_function(
+        SLUG, "LSTM",
+        "        for p in self.parameters():\n            nn.init.uniform_(p, -bound, bound)",
+        "        gen = torch.Generator().manual_seed(int(torch.randint(2 ** 62, ())))\n"
+        "        with torch.no_grad():\n"
+        "            for p in self.parameters():\n"
+        "                p.uniform_(-bound, bound, generator=gen)"),
+    "train_chunks": with_function(
+        SLUG, "train_chunks",
+        "        optimizer.zero_grad()\n        loss.backward()\n"
+        "        torch.nn.utils.clip_grad_norm_(lm.parameters(), clip)\n        optimizer.step()\n",
+        "        loss.backward()\n"
+        "        torch.nn.utils.clip_grad_norm_(lm.parameters(), clip)\n        optimizer.step()\n"
+        "        optimizer.zero_grad()\n"),
 }
