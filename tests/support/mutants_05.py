@@ -203,3 +203,30 @@ _TIED_NO_DROPOUT = GOOD["batch-first blocks, nn.Dropout, stacked states, load_st
     "                x = x * (torch.rand_like(x) > self.dropout).to(x.dtype) / (1 - self.dropout)\n", "")
 assert _TIED_NO_DROPOUT.count("rand_like") == 0
 BUGS["tied module without dropout between its runs"] = Bug.whole({"TiedLSTM": _TIED_NO_DROPOUT}, "test_tied")
+
+
+# Dropout masks that do not change from call to call: one statistical call cannot tell them
+# from correct ones, a second call can.
+BUGS["dropout masks drawn once and kept for every call"] = Bug(
+    "StackedLSTM",
+    "            if l < len(self.layers) - 1:\n                x = F.dropout(x, self.dropout, self.training)",
+    "            if l < len(self.layers) - 1 and self.training:\n"
+    "                masks = self.__dict__.setdefault('_masks', {})\n"
+    "                if l not in masks or masks[l].shape != x.shape:\n"
+    "                    masks[l] = F.dropout(torch.ones_like(x), self.dropout, True)\n"
+    "                x = x * masks[l]",
+    "test_stacked_dropout",
+)
+BUGS["dropout reseeded at every call"] = Bug(
+    "StackedLSTM",
+    "        hs, cs = [], []\n",
+    "        torch.manual_seed(0)  # reproducible dropout\n        hs, cs = [], []\n",
+    "test_stacked_dropout",
+)
+_TIED_RESEEDED = GOOD["batch-first blocks, nn.Dropout, stacked states, load_state_dict"]["TiedLSTM"].replace(
+    "        hs, cs = [], []\n",
+    "        gen = torch.Generator().manual_seed(0)  # reproducible dropout\n        hs, cs = [], []\n").replace(
+    "(torch.rand_like(x) > self.dropout)",
+    "(torch.rand(x.shape, generator=gen, dtype=x.dtype) > self.dropout)")
+assert _TIED_RESEEDED.count("generator=gen") == 1
+BUGS["tied module reseeds its dropout generator at every call"] = Bug.whole({"TiedLSTM": _TIED_RESEEDED}, "test_tied")
