@@ -119,6 +119,14 @@ BUGS = {
         "    coef = max_norm / (total + 1e-6)",
         "test_clip_grad_norm",
     ),
+    # the list the function was given holds the clipped copies, the caller's arrays (a model's
+    # gradients, held elsewhere) are untouched: a check that reads the list back cannot tell
+    "clipped copies put into the list, the arrays left unchanged": Bug(
+        "clip_grad_norm",
+        "    for g in grads:\n        g *= coef\n    return total",
+        "    for k, g in enumerate(grads):\n        grads[k] = g * coef\n    return total",
+        "test_clip_grad_norm",
+    ),
 }
 
 # AdamW that shrinks the parameter and then calls Adam's update, which adds the decay again.
