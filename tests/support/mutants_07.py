@@ -121,6 +121,30 @@ BUGS["checkpoint without the optimizer state"] = Bug.whole({
 }, "test_checkpoint")
 
 
+# Tokens counted on the inputs: in a batch of poems (the course's poem_batches, pad_collate) x
+# has one real token more than y in every poem shorter than the longest; micro-batches whose x
+# and y are padded at the same places cannot tell.
+BUGS["token count read from the inputs x instead of the targets y"] = Bug(
+    "accumulation_step",
+    "n_tokens = sum(int((y != PAD).sum()) for _, y in micro_batches)",
+    "n_tokens = sum(int((x != PAD).sum()) for x, _ in micro_batches)",
+    "test_accumulation",
+)
+# What train_ddp returns: one loss per step, over all epochs, as floats.
+BUGS["train_ddp returns only the last epoch's losses"] = Bug(
+    "train_ddp",
+    "    losses = []\n    for epoch in range(epochs):\n",
+    "    for epoch in range(epochs):\n        losses = []\n",
+    "test_ddp",
+)
+BUGS["train_ddp returns loss tensors instead of floats"] = Bug(
+    "train_ddp",
+    "losses.append(loss.item())",
+    "losses.append(loss.detach())",
+    "test_ddp",
+)
+
+
 # Correct answers written differently from the reference: they keep full marks.
 GOOD = {
     "weighted micro-batch means, manual all-reduce and sharding, other checkpoint keys": {
