@@ -136,6 +136,15 @@ class Perplexity(Metric):
 
 BUGS["plain attributes that reset() never clears"] = Bug.whole({"Perplexity": _PLAIN}, "test_perplexity")
 
+# Same seed, same poem, but drawn from torch's global generator after seeding it: every call
+# resets the caller's random stream.
+BUGS["sample seeds and draws from torch's global generator"] = Bug(
+    "sample",
+    "generator = torch.Generator().manual_seed(seed)",
+    "torch.manual_seed(seed)\n    generator = None",
+    "test_sample_seed",
+)
+
 
 GOOD = {
     "numpy sampler and a masked cross-entropy": {
