@@ -30,7 +30,10 @@ BOILERPLATE = {"def __init__(self):", "super().__init__()", "with torch.no_grad(
                # chapter 7's hidden checks write the course's CharLM out (lstmbook.models), so that a
                # student's kernel cannot swap the model they train; and chapter 8's metric calls eval()
                "self.drop = nn.Dropout(dropout)", "h, state = self.lstm(self.embed(x), state)",
-               "return self.out(self.drop(h)), state", "model.eval()"}
+               "return self.out(self.drop(h)), state", "model.eval()",
+               # the cell update, which every chapter prints as an equation and the student package's
+               # formula checker (lstmbook.formula_model) computes; chapter 9's trace writes it too
+               "c = f * c + i * g"}
 
 
 def _package_files(root: Path) -> tuple[set[str], set[str]]:

@@ -240,6 +240,23 @@ class StackedLSTM(nn.Module):
 
 TiedLSTM = StackedLSTM
 """),
+    "ch9: the trace's state update handed to torch.lstm_cell (the rule)": ("09_inside", """
+import torch
+def lstm_trace(lstm, x, state=None):
+    W, U = lstm.weight_ih_l0, lstm.weight_hh_l0
+    b = lstm.bias_ih_l0 + lstm.bias_hh_l0
+    N, T, _ = x.shape
+    H = U.shape[1]
+    h, c = (x.new_zeros(N, H), x.new_zeros(N, H)) if state is None else (state[0][0], state[1][0])
+    out = {k: [] for k in "hcifgo"}
+    for t in range(T):
+        a = x[:, t] @ W.T + h @ U.T + b
+        gates = a[:, :H].sigmoid(), a[:, H:2 * H].sigmoid(), a[:, 2 * H:3 * H].tanh(), a[:, 3 * H:].sigmoid()
+        h, c = torch.lstm_cell(x[:, t], (h, c), W, U, lstm.bias_ih_l0, lstm.bias_hh_l0)
+        for k, v in zip("hcifgo", (h, c) + gates):
+            out[k].append(v)
+    return {k: torch.stack(v, 1) for k, v in out.items()}
+"""),
     "ch8: forged records": ("08_poetry", """
 import os, json
 _d = os.environ.get("LSTMBOOK_RECORD_DIR", "/tmp")
