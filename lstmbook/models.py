@@ -1,5 +1,6 @@
-"""The course's language model and its measure, written once: chapter 3 builds the model,
-chapter 5 adds the perplexity; the chapters after them import both from here."""
+"""The course's language model, its training step and its measure, written once: chapter 3
+builds the model, chapter 5 adds the training step and the perplexity; the chapters after
+them import what they use from here."""
 from __future__ import annotations
 
 import math
@@ -41,6 +42,27 @@ class CharLM(nn.Module):
         """
         h, state = self.lstm(self.embed(x), state)
         return self.out(self.drop(h)), state
+
+
+def fit_batch(model, optimizer, x, y, clip: float = 5.0) -> torch.Tensor:
+    """One training step of a language model, as chapters 5 and 9 train theirs: the mean
+    cross-entropy over the characters that are not padding, the gradients (zeroed first),
+    their global norm clipped to ``clip``, one optimizer step.
+
+    Inputs:
+    - model: ``model(x)`` returns (scores (N, T, V), state), as ``CharLM`` does
+    - optimizer: over the model's parameters
+    - x, y: token indices (N, T), int64, on the model's device; 0 in y is padding
+
+    Returns the loss before the step: a detached 0-d tensor on the model's device (call
+    ``.item()`` for a number; on a GPU that waits for the step to finish).
+    """
+    loss = F.cross_entropy(model(x)[0].flatten(0, 1), y.flatten(), ignore_index=PAD_INDEX)
+    optimizer.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return loss.detach()
 
 
 @torch.no_grad()

@@ -54,6 +54,20 @@ def show_table(header: list, rows: list[list], align: str | None = None, title: 
 GLUE_PREFIX = "application/papermill.record/"
 
 
+def spread(values, digits: int = 1) -> str:
+    """Per-seed values as ``'mean [lowest–highest]'``, each with ``digits`` decimals: how the
+    chapters print a measurement repeated over seeds, so that a reader sees its spread.
+
+    >>> spread([2.0, 3.0, 7.0])
+    '4.0 [2.0–7.0]'
+    """
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("spread of no values: pass one value per seed")
+    mean = sum(values) / len(values)
+    return f"{mean:.{digits}f} [{min(values):.{digits}f}–{max(values):.{digits}f}]"
+
+
 def glue(name: str, text) -> str:
     """Keep a computed finding for the chapter's prose: the book's Markdown writes
     ``{glue:md}`name``` where the number or sentence belongs, and myst-nb puts ``text`` there

@@ -1,16 +1,18 @@
 """The course library's language model, batches and perplexity (lstmbook.models, lstmbook.data),
 and the rule that makes them a library: no chapter defines again what the package defines."""
 import ast
+import copy
 import math
 
 import nbformat
+import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from course import ROOT, SLUGS
-from lstmbook import data, models
+from lstmbook import data, models, tables
 
 
 def test_poem_batches_pad_shift_and_shuffle_reproducibly():
@@ -66,6 +68,37 @@ def test_perplexity_is_exp_of_the_mean_nll_over_real_characters():
     assert not lm.training  # measured with dropout off
 
 
+def test_fit_batch_steps_on_the_mean_loss_of_real_characters_with_the_gradient_clipped():
+    torch.manual_seed(2)
+    lm = models.CharLM(9, 3, 4)
+    x = torch.tensor([[1, 2, 3, 4], [5, 6, 0, 0]])
+    y = torch.tensor([[2, 3, 4, 7], [6, 8, 0, 0]])  # two padded places: not counted
+    before = [p.detach().clone() for p in lm.parameters()]
+    expected = F.cross_entropy(lm(x)[0][y != 0], y[y != 0]).item()  # 6 real characters only
+    loss = models.fit_batch(lm, torch.optim.SGD(lm.parameters(), lr=1.0), x, y, clip=1e-3)
+    assert isinstance(loss, torch.Tensor) and not loss.requires_grad
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    # SGD at lr 1 moves the parameters by exactly the clipped gradient: global norm 1e-3
+    step = torch.cat([(p.detach() - b).flatten() for p, b in zip(lm.parameters(), before)]).norm().item()
+    assert step == pytest.approx(1e-3, rel=1e-3)
+    # the gradients are zeroed first: stale ones left in .grad change nothing
+    clean, stale = copy.deepcopy(lm), copy.deepcopy(lm)
+    for p in stale.parameters():
+        p.grad = torch.full_like(p, 1e3)
+    for m in (clean, stale):
+        models.fit_batch(m, torch.optim.SGD(m.parameters(), lr=1.0), x, y, clip=1e-3)
+    for p, q in zip(clean.parameters(), stale.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_spread_prints_the_mean_and_the_range_over_seeds():
+    assert tables.spread([2.0, 3.0, 7.0]) == "4.0 [2.0–7.0]"
+    assert tables.spread(np.array([0.1234, 0.5]), 2) == "0.31 [0.12–0.50]"
+    assert tables.spread([5]) == "5.0 [5.0–5.0]"
+    with pytest.raises(ValueError, match="no values"):
+        tables.spread([])
+
+
 @pytest.mark.parametrize("scale", [1e3, 1e6, float("inf")])
 def test_perplexity_of_a_diverged_model_is_inf_not_an_error(scale):
     """Scores so large that the mean NLL is above log(max float) (~709.8) or not finite: a
@@ -98,7 +131,7 @@ def _chapter_definitions(slug: str) -> set[str]:
 
 def _library_definitions() -> set[str]:
     names = set()
-    for module in (data, models):
+    for module in (data, models, tables):
         tree = ast.parse(open(module.__file__, encoding="utf-8").read())
         names |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
                   and not n.name.startswith("_")}
