@@ -120,7 +120,8 @@ BUGS = {
         "test_clip_grad_norm",
     ),
     # the list the function was given holds the clipped copies, the caller's arrays (a model's
-    # gradients, held elsewhere) are untouched: a check that reads the list back cannot tell
+    # gradients, held elsewhere) are untouched: a check that reads the list back cannot tell, so
+    # the visible and the hidden test both read the caller's arrays
     "clipped copies put into the list, the arrays left unchanged": Bug(
         "clip_grad_norm",
         "    for g in grads:\n        g *= coef\n    return total",
