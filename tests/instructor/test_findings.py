@@ -179,3 +179,18 @@ def test_every_glued_value_the_prose_uses_is_in_the_chapter(slug):
     stored = {o.metadata["scrapbook"]["name"] for c in nb.cells if c.cell_type == "code"
               for o in c.get("outputs", []) if "scrapbook" in o.get("metadata", {})}
     assert used <= stored, f"chapters/{slug}.ipynb lacks {sorted(used - stored)}: run `make chapters CHAPTER={slug}`"
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_no_glued_value_is_also_printed_as_a_cell_output(slug):
+    """glue() returns its text, so a cell that ends with a glue(...) call without ``;`` shows the
+    sentence once more, as a quoted string under the code: the finding twice, once raw."""
+    nb = nbformat.read(ROOT / "chapters" / f"{slug}.ipynb", as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    glued = {o.data[o.metadata["scrapbook"]["mime_prefix"] + "text/plain"] for o in outputs
+             if "scrapbook" in o.get("metadata", {})}
+    shown = {repr(g) for g in glued}  # how IPython shows a str a cell ends with
+    repeated = [o.data["text/plain"][:80] for o in outputs if o.get("output_type") == "execute_result"
+                and o.get("data", {}).get("text/plain") in shown]
+    assert repeated == [], (f"chapters/{slug}.ipynb: a cell shows what it glues as its result (end the cell's "
+                            f"last glue(...) with ';'): {repeated}")
