@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import statistics
 import sys
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ class Timing:
     median: float  # seconds per call
     iqr: float
     runs: int
+    rounds: tuple = ()  # the median of every round, in the order measured (time_calls with rounds)
 
 
 def time_calls(fns: dict, min_run_time: float = 1.0, rounds: int = 1,
@@ -37,6 +39,7 @@ def time_calls(fns: dict, min_run_time: float = 1.0, rounds: int = 1,
 
     threads = num_threads or torch.get_num_threads()
     best: dict[str, Timing] = {}
+    medians: dict[str, list] = {name: [] for name in fns}
     if show_progress is None:
         show_progress = len(fns) * rounds * min_run_time >= 5
     with progress(total=len(fns) * (rounds + 1), desc="timing", unit="run", disable=not show_progress) as bar:
@@ -48,10 +51,24 @@ def time_calls(fns: dict, min_run_time: float = 1.0, rounds: int = 1,
                 m = benchmark.Timer("fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(
                     min_run_time=min_run_time)
                 t = Timing(name, m.median, m.iqr, len(m.times))
+                medians[name].append(m.median)
                 if name not in best or t.median < best[name].median:
                     best[name] = t
                 bar.update(1)
+    for name, t in best.items():
+        t.rounds = tuple(medians[name])
     return best
+
+
+def paired_ratio(a: Timing, b: Timing) -> tuple[float, float, float]:
+    """``a`` against ``b`` round by round: ``time_calls`` measures the candidates in turn, so
+    round k of ``a`` and of ``b`` ran seconds apart, under the same load. Returns the median,
+    the lowest and the highest of the per-round ratios a/b; a slow stretch of the machine
+    moves one round's ratio, not the median."""
+    if not a.rounds or len(a.rounds) != len(b.rounds):
+        raise ValueError(f"{a.name!r} and {b.name!r} were not measured in the same rounds of one time_calls")
+    ratios = [x / y for x, y in zip(a.rounds, b.rounds)]
+    return statistics.median(ratios), min(ratios), max(ratios)
 
 
 def versus(a: Timing, b: Timing) -> str:

@@ -14,7 +14,7 @@ import platform
 import numpy as np
 import torch
 
-from ..timing import lstm_flops, lstm_gemm_shapes, matmul_peak, ratio_table, time_calls
+from ..timing import Timing, lstm_flops, lstm_gemm_shapes, matmul_peak, paired_ratio, ratio_table, time_calls
 from .sources import repo_root, source_notebook
 
 SIZES = {"full": dict(N=64, T=32, D=256, H=512), "quick": dict(N=4, T=5, D=8, H=16)}
@@ -106,7 +106,7 @@ def numpy_vs_torch(size: dict, min_run_time: float, rounds: int):
 def main(quick: bool = False, compile_rung: bool = True, log=print) -> dict:
     """Run every benchmark and print the tables; returns the timings."""
     size = SIZES["quick" if quick else "full"]
-    min_time, rounds = (0.02, 1) if quick else (1.0, 3)
+    min_time, rounds = (0.02, 1) if quick else (0.8, 5)
     head = f"N={size['N']} T={size['T']} D={size['D']} H={size['H']}, forward + backward"
     log(f"torch {torch.__version__}, numpy {np.__version__}, {platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} CPU threads")
@@ -134,15 +134,23 @@ def main(quick: bool = False, compile_rung: bool = True, log=print) -> dict:
                           f"{peak64:.0f} GFLOP/s"))
     cpu = results["ladder/cpu"]
     best = min((t for name, t in cpu.items() if name != "nn.LSTM"), key=lambda t: t.median)
-    fast = best.median / cpu["nn.LSTM"].median
-    hand = cpu["hand-written backward"].median / cpu["nn.LSTM"].median
+
+    def paired(a: Timing, b: Timing, target: str = "") -> str:
+        median, low, high = paired_ratio(a, b)
+        spread = f" [{low:.2f}-{high:.2f}] over {len(a.rounds)} rounds" if len(a.rounds) > 1 else ""
+        return f"{median:.2f}x{spread}" + (f" (target <= {target})" if target else "")
+
     np_fast = timings["NumPy, fast (chapter 2, optional)"]
     log("")
-    log(f"fastest from-scratch LSTM ({best.name}) / nn.LSTM (float32, CPU): {fast:.2f}x")
-    log(f"hand-written backward / nn.LSTM (float32, CPU): {hand:.2f}x (target <= 1.10x)")
-    log(f"fast NumPy LSTM / from-scratch autograd (float64): {np_fast.median / timings['torch autograd, from scratch'].median:.2f}x "
-        f"(target <= 1.00x); / nn.LSTM: {np_fast.median / timings['torch nn.LSTM'].median:.2f}x; step-by-step NumPy / "
-        f"nn.LSTM: {timings['NumPy, step by step (chapter 2)'].median / timings['torch nn.LSTM'].median:.2f}x")
+    log("Ratios round by round (the median of the per-round ratios, [lowest-highest]; each round times "
+        "both sides seconds apart):")
+    log(f"fastest from-scratch LSTM ({best.name}) / nn.LSTM (float32, CPU): {paired(best, cpu['nn.LSTM'])}")
+    log(f"hand-written backward / nn.LSTM (float32, CPU): "
+        f"{paired(cpu['hand-written backward'], cpu['nn.LSTM'], '1.10x')}")
+    log(f"fast NumPy LSTM / from-scratch autograd (float64): "
+        f"{paired(np_fast, timings['torch autograd, from scratch'], '1.00x')}; / nn.LSTM: "
+        f"{paired(np_fast, timings['torch nn.LSTM'])}; step-by-step NumPy / nn.LSTM: "
+        f"{paired(timings['NumPy, step by step (chapter 2)'], timings['torch nn.LSTM'])}")
     return results
 
 

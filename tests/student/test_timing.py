@@ -50,3 +50,24 @@ def test_the_ratio_table_gives_the_rate_and_the_share_of_the_peak():
     assert lines[0].split() == ["ms", "per", "call", "IQR", "ms", "vs", "a", "GFLOP/s", "of", "peak"]
     assert lines[1].split() == ["a", "1.00", "0.10", "1.00x", "2000.0", "50%"]
     assert lines[2].split() == ["b", "2.00", "0.10", "2.00x", "1000.0", "25%"]
+
+
+def test_paired_ratio_takes_the_median_of_the_ratios_round_by_round():
+    """One slow round (both sides slowed alike, or one side alone) moves one ratio, not the
+    median; the lowest and highest per-round ratios come with it."""
+    from lstmbook.timing import paired_ratio
+
+    a = Timing("a", 1.1, 0.0, 5, rounds=(1.1, 1.2, 2.2, 1.1, 1.5))
+    b = Timing("b", 1.0, 0.0, 5, rounds=(1.0, 1.0, 2.0, 1.0, 1.0))
+    assert paired_ratio(a, b) == pytest.approx((1.1, 1.1, 1.5))
+    with pytest.raises(ValueError, match="same rounds"):
+        paired_ratio(a, Timing("c", 1.0, 0.0, 5, rounds=(1.0, 1.0)))
+
+
+def test_time_calls_keeps_every_rounds_median_in_the_order_measured():
+    from lstmbook.timing import time_calls
+
+    t = time_calls({"a": lambda: None, "b": lambda: sum(range(500))}, min_run_time=0.002, rounds=3,
+                   show_progress=False)
+    assert len(t["a"].rounds) == len(t["b"].rounds) == 3
+    assert t["a"].median == min(t["a"].rounds)  # the best round is the one reported
