@@ -40,6 +40,38 @@ def test_the_lstm_flop_count_is_what_the_hand_written_rung_multiplies():
     assert matmul_flops(matmul_calls(forward_backward)) == lstm_flops(N, T, D, H) == 3 * 2 * N * T * 4 * H * (D + H)
 
 
+def test_the_hand_written_backward_is_the_true_gradient():
+    """Chapter 4's LSTMFunction (given code: its local derivatives hoisted out of the loop, its
+    weight gradients one product each) against numerical gradients in float64, through h, h_n
+    and c_n, for every input."""
+    ns = bench.load_definitions("04_speed")
+    torch.manual_seed(7)
+    N, T, D, H = 3, 5, 4, 6
+    args = [torch.randn(s, dtype=torch.float64, requires_grad=True)
+            for s in [(N, T, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)]]
+    assert torch.autograd.gradcheck(lambda *a: ns["LSTMFunction"].apply(*a), args)
+
+
+def test_the_fast_numpy_lstm_gives_the_step_by_step_gradients():
+    """Chapter 2's fast NumPy LSTM (the reference of the optional exercise: the bias in the
+    input product, h_t reused in the backward pass) against the step-by-step reference, every
+    output and gradient, in float64."""
+    import numpy as np
+
+    ns = bench.load_definitions("02_numpy_lstm")
+    rng = np.random.default_rng(3)
+    N, T, D, H = 3, 6, 4, 5
+    x, h0 = rng.normal(size=(N, T, D)), rng.normal(size=(N, H))
+    Wx, Wh, b = rng.normal(size=(D, 4 * H)), rng.normal(size=(H, 4 * H)), rng.normal(size=4 * H)
+    dh = rng.normal(size=(N, T, H))
+    h_slow, cache_slow = ns["lstm_forward"](x, h0, Wx, Wh, b)
+    h_fast, cache_fast = ns["lstm_forward_fast"](x, h0, Wx, Wh, b)
+    np.testing.assert_allclose(h_fast, h_slow, rtol=1e-10, atol=1e-12)
+    for name, fast, slow in zip(["dx", "dh0", "dWx", "dWh", "db"], ns["lstm_backward_fast"](dh, cache_fast),
+                                ns["lstm_backward"](dh, cache_slow)):
+        np.testing.assert_allclose(fast, slow, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
 def test_load_definitions_runs_only_imports_and_definitions():
     ns = bench.load_definitions("04_speed")
     assert callable(ns["lstm_fast"]) and callable(ns["lstm_handwritten"])
