@@ -123,7 +123,8 @@ BUGS["checkpoint without the optimizer state"] = Bug.whole({
 
 # Tokens counted on the inputs: in a batch of poems (the course's poem_batches, pad_collate) x
 # has one real token more than y in every poem shorter than the longest; micro-batches whose x
-# and y are padded at the same places cannot tell.
+# and y are padded at the same places cannot tell, so the visible test's ragged_batches and the
+# hidden test's micro-batches are padded as the course's batches are.
 BUGS["token count read from the inputs x instead of the targets y"] = Bug(
     "accumulation_step",
     "n_tokens = sum(int((y != PAD).sum()) for _, y in micro_batches)",
