@@ -424,8 +424,8 @@ def test_the_fallback_without_ipython_gives_the_same_findings(monkeypatch):
              "x = %time y\nz = torch.optim", "\n\n%%time\nimport torch.optim as o",
              "files = !ls \\\n  data\nsys.settrace(f)", "  x = 1\n  %time torch.optim.SGD(p)\n"]
     with_ipython = [(forbidden_uses(c, FORBIDDEN, PREAMBLE), needs_review(c)) for c in cells]
-    monkeypatch.setattr(rules, "_MANAGER", [None])  # as if IPython were not installed
-    assert rules._ipython_manager() is None
+    monkeypatch.setattr(rules.cells, "_MANAGER", [None])  # as if IPython were not installed
+    assert rules.cells._ipython_manager() is None
     without = [(forbidden_uses(c, FORBIDDEN, PREAMBLE), needs_review(c)) for c in cells]
     assert without == with_ipython
     assert found(without[1][0]) == [("torch.optim.SGD", 3)]
@@ -455,13 +455,18 @@ def test_a_preamble_that_does_not_parse_binds_nothing_and_breaks_nothing():
 
 # --- the module itself -------------------------------------------------------------------------
 
-def test_the_module_imports_only_the_standard_library_and_nothing_at_import():
-    tree = ast.parse(Path(rules.__file__).read_text(encoding="utf-8"))
-    top = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import)
-           for alias in node.names}
-    top |= {node.module.split(".")[0] for node in tree.body
-            if isinstance(node, ast.ImportFrom) and node.module}
-    assert top <= set(sys.stdlib_module_names) | {"__future__"}, top - set(sys.stdlib_module_names)
+def test_the_package_imports_only_the_standard_library_and_nothing_at_import():
+    """Every module of lstmbook.rules imports the standard library and its own package, nothing
+    else: the trusted grader runs it outside the sandbox. (Their order inside the package is
+    pyproject.toml's import-linter contract.)"""
+    package = Path(rules.__file__).parent
+    for path in package.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        top = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import)
+               for alias in node.names}
+        top |= {node.module.split(".")[0] for node in tree.body
+                if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+        assert top <= set(sys.stdlib_module_names) | {"__future__"}, (path.name, top - set(sys.stdlib_module_names))
     loaded = subprocess.run(
         [sys.executable, "-c", "import sys, lstmbook.rules; print(*sorted(sys.modules))"],
         capture_output=True, text=True, check=True).stdout.split()
