@@ -54,18 +54,23 @@ def show_table(header: list, rows: list[list], align: str | None = None, title: 
 GLUE_PREFIX = "application/papermill.record/"
 
 
-def spread(values, digits: int = 1) -> str:
+def spread(values, digits: int = 1, small: float | None = None) -> str:
     """Per-seed values as ``'mean [lowest–highest]'``, each with ``digits`` decimals: how the
-    chapters print a measurement repeated over seeds, so that a reader sees its spread.
+    chapters print a measurement repeated over seeds, so that a reader sees its spread. With
+    ``small``, values of which the lowest is below it print in powers of ten, one decimal each
+    (a gradient that shrank to 3e-05 would read 0.000 with fixed decimals).
 
     >>> spread([2.0, 3.0, 7.0])
     '4.0 [2.0–7.0]'
+    >>> spread([2e-5, 4e-5], 3, small=1e-3)
+    '3.0e-05 [2.0e-05–4.0e-05]'
     """
     values = [float(v) for v in values]
     if not values:
         raise ValueError("spread of no values: pass one value per seed")
     mean = sum(values) / len(values)
-    return f"{mean:.{digits}f} [{min(values):.{digits}f}–{max(values):.{digits}f}]"
+    form = ".1e" if small is not None and min(values) < small else f".{digits}f"
+    return f"{mean:{form}} [{min(values):{form}}–{max(values):{form}}]"
 
 
 def glue(name: str, text) -> str:

@@ -97,6 +97,9 @@ def test_spread_prints_the_mean_and_the_range_over_seeds():
     assert tables.spread([5]) == "5.0 [5.0–5.0]"
     with pytest.raises(ValueError, match="no values"):
         tables.spread([])
+    # below `small`, powers of ten: fixed decimals would print a vanished gradient as 0.000
+    assert tables.spread([2e-5, 4e-5], 3, small=1e-3) == "3.0e-05 [2.0e-05–4.0e-05]"
+    assert tables.spread([2e-3, 4e-3], 3, small=1e-3) == "0.003 [0.002–0.004]"
 
 
 @pytest.mark.parametrize("scale", [1e3, 1e6, float("inf")])
