@@ -33,7 +33,8 @@ def time_calls(fns: dict, min_run_time: float = 1.0, rounds: int = 1,
     """Time every callable of ``fns`` (name -> function without arguments) with
     ``torch.utils.benchmark``. With ``rounds`` > 1 the candidates are measured in turn, again
     and again, and each keeps its fastest round, so a slow moment of the machine hurts all of
-    them alike. ``show_progress`` draws a one-line progress bar (warm-up and measurements);
+    them alike; ``Timing.rounds`` holds every round's median, in order, for ``paired_ratio``
+    to compare two candidates round by round. ``show_progress`` draws a one-line progress bar (warm-up and measurements);
     by default only when the measurements take 5 s or more."""
     from .bars import progress
 
