@@ -34,8 +34,8 @@ def time_calls(fns: dict, min_run_time: float = 1.0, rounds: int = 1,
     ``torch.utils.benchmark``. With ``rounds`` > 1 the candidates are measured in turn, again
     and again, and each keeps its fastest round, so a slow moment of the machine hurts all of
     them alike; ``Timing.rounds`` holds every round's median, in order, for ``paired_ratio``
-    to compare two candidates round by round. ``show_progress`` draws a one-line progress bar (warm-up and measurements);
-    by default only when the measurements take 5 s or more."""
+    to compare two candidates round by round. ``show_progress`` draws a one-line progress bar
+    (warm-up and measurements); by default only when the measurements take 5 s or more."""
     from .bars import progress
 
     threads = num_threads or torch.get_num_threads()
