@@ -61,6 +61,23 @@ def time_calls(fns: dict, min_run_time: float = 1.0, rounds: int = 1,
     return best
 
 
+def page_faults(fn, calls: int = 3) -> int | None:
+    """The page faults (缺页中断) of one call of ``fn`` (a function without arguments): the
+    median over ``calls`` calls of the process's minor faults, those served without the disk;
+    new memory takes one at the first touch of each page. ``None`` where the platform does not
+    count them (no ``resource`` module, as on Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    counts = []
+    for _ in range(calls):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        fn()
+        counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    return int(statistics.median(counts))
+
+
 def paired_ratio(a: Timing, b: Timing) -> tuple[float, float, float]:
     """``a`` against ``b`` round by round: ``time_calls`` measures the candidates in turn, so
     round k of ``a`` and of ``b`` ran seconds apart, under the same load. Returns the median,

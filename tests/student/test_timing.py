@@ -1,4 +1,6 @@
 """lstmbook.timing's judgement of two timings: a ratio is a conclusion only beyond the spread."""
+import sys
+
 import pytest
 
 from lstmbook.timing import Timing, versus
@@ -71,3 +73,19 @@ def test_time_calls_keeps_every_rounds_median_in_the_order_measured():
                    show_progress=False)
     assert len(t["a"].rounds) == len(t["b"].rounds) == 3
     assert t["a"].median == min(t["a"].rounds)  # the best round is the one reported
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"),
+                    reason="the page counts assumed are Linux's (glibc, pages of 4 kB or 2 MB)")
+def test_page_faults_counts_the_first_writes_to_fresh_memory():
+    """64 MB taken fresh and written fault at least once per 2 MB page (more with 4 kB pages);
+    the same writes to memory written before do not fault."""
+    import numpy as np
+
+    from lstmbook.timing import page_faults
+
+    kept = np.empty(8 << 20)  # 64 MB of float64, written once here
+    kept.fill(1.0)
+    fresh = page_faults(lambda: np.empty(8 << 20).fill(1.0))
+    again = page_faults(lambda: kept.fill(2.0))
+    assert fresh >= 32 and again < fresh // 4, (fresh, again)
