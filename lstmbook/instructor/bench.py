@@ -47,7 +47,8 @@ def ladder(device: torch.device, size: dict, compile_rung: bool, min_run_time: f
 
 def numpy_vs_torch(size: dict, min_run_time: float, rounds: int):
     """Chapter 2's NumPy LSTM (forward + backward) against PyTorch in float64, with the same
-    weights and the same upstream gradient."""
+    weights and the same upstream gradient. The fast version keeps its buffers from call to
+    call (its ``work``), and is timed once more with new buffers at every call."""
     ch2 = load_definitions("02_numpy_lstm")
     ch4 = load_definitions("04_speed")
     N, T, D, H = size["N"], size["T"], size["D"], size["H"]
@@ -61,11 +62,16 @@ def numpy_vs_torch(size: dict, min_run_time: float, rounds: int):
 
     def run_numpy():
         _, cache = ch2["lstm_forward"](x, h0, Wx, Wh, b)
-        ch2["lstm_backward"](dh, cache)
+        return ch2["lstm_backward"](dh, cache)
 
-    def run_numpy_fast():
-        _, cache = ch2["lstm_forward_fast"](x, h0, Wx, Wh, b)
-        ch2["lstm_backward_fast"](dh, cache)
+    work: dict = {}  # the fast version's buffers, kept from call to call as a training loop keeps them
+
+    def run_numpy_fast(work=work):
+        _, cache = ch2["lstm_forward_fast"](x, h0, Wx, Wh, b, work)
+        return ch2["lstm_backward_fast"](dh, cache)
+
+    def run_numpy_fast_fresh():
+        return run_numpy_fast(work=None)
 
     lstm = torch.nn.LSTM(D, H, batch_first=True, dtype=torch.float64)
     with torch.no_grad():
@@ -93,12 +99,14 @@ def numpy_vs_torch(size: dict, min_run_time: float, rounds: int):
     for p in (tx, th0, tWh):
         p.grad = None
     run_torch_autograd()
-    for name, (forward, backward) in {"step by step": ("lstm_forward", "lstm_backward"),
-                                      "fast": ("lstm_forward_fast", "lstm_backward_fast")}.items():
-        np_grads = ch2[backward](dh, ch2[forward](x, h0, Wx, Wh, b)[1])
+    for name, np_grads in {"step by step": run_numpy(), "fast": run_numpy_fast_fresh(),
+                           "fast, with work (its first call)": run_numpy_fast(),
+                           "fast, with work reused": run_numpy_fast()}.items():
         if not np.allclose(np_grads[3], tWh.grad.numpy(), rtol=1e-6, atol=1e-8):
             raise AssertionError(f"the {name} NumPy LSTM and PyTorch disagree on dWh; the comparison would be meaningless")
-    fns = {"NumPy, fast (chapter 2, optional)": run_numpy_fast, "NumPy, step by step (chapter 2)": run_numpy,
+    fns = {"NumPy, fast, work kept (chapter 2, optional)": run_numpy_fast,
+           "NumPy, fast, new buffers every call": run_numpy_fast_fresh,
+           "NumPy, step by step (chapter 2)": run_numpy,
            "torch autograd, from scratch": run_torch_autograd, "torch nn.LSTM": run_torch_lstm}
     return time_calls(fns, min_run_time=min_run_time, rounds=rounds)
 
@@ -140,17 +148,20 @@ def main(quick: bool = False, compile_rung: bool = True, log=print) -> dict:
         spread = f" [{low:.2f}-{high:.2f}] over {len(a.rounds)} rounds" if len(a.rounds) > 1 else ""
         return f"{median:.2f}x{spread}" + (f" (target <= {target})" if target else "")
 
-    np_fast = timings["NumPy, fast (chapter 2, optional)"]
+    np_fast = timings["NumPy, fast, work kept (chapter 2, optional)"]
     log("")
     log("Ratios round by round (the median of the per-round ratios, [lowest-highest]; each round times "
         "both sides seconds apart):")
     log(f"fastest from-scratch LSTM ({best.name}) / nn.LSTM (float32, CPU): {paired(best, cpu['nn.LSTM'])}")
     log(f"hand-written backward / nn.LSTM (float32, CPU): "
         f"{paired(cpu['hand-written backward'], cpu['nn.LSTM'], '1.10x')}")
-    log(f"fast NumPy LSTM / from-scratch autograd (float64): "
+    log(f"fast NumPy LSTM, work kept / from-scratch autograd (float64): "
         f"{paired(np_fast, timings['torch autograd, from scratch'], '1.00x')}; / nn.LSTM: "
         f"{paired(np_fast, timings['torch nn.LSTM'])}; step-by-step NumPy / nn.LSTM: "
         f"{paired(timings['NumPy, step by step (chapter 2)'], timings['torch nn.LSTM'])}")
+    fresh = timings["NumPy, fast, new buffers every call"]
+    log(f"fast NumPy LSTM, new buffers every call / work kept (float64): {paired(fresh, np_fast)}; "
+        f"/ from-scratch autograd: {paired(fresh, timings['torch autograd, from scratch'])}")
     return results
 
 

@@ -12,11 +12,13 @@ def test_bench_loads_the_chapter_code_and_prints_every_ratio():
     lines = []
     results = bench.main(quick=True, compile_rung=False, log=lines.append)
     out = "\n".join(lines)
-    for row in ["per-gate matmuls", "fused gates", "hoisted projection", "hand-written backward", "nn.LSTM",
-                "NumPy, fast (chapter 2, optional)", "NumPy, step by step (chapter 2)", "torch autograd, from scratch",
-                "torch nn.LSTM"]:  # time, spread, ratio, GFLOP/s, share of the peak
+    rows = ["per-gate matmuls", "fused gates", "hoisted projection", "hand-written backward", "nn.LSTM",
+            "NumPy, fast, work kept (chapter 2, optional)", "NumPy, fast, new buffers every call",
+            "NumPy, step by step (chapter 2)", "torch autograd, from scratch", "torch nn.LSTM"]
+    for row in rows:  # time, spread, ratio, GFLOP/s, share of the peak
         assert re.search(rf"^{re.escape(row)}\s+\d+\.\d+\s+(\d+\.\d+|-)\s+\d+\.\d+x\s+\d+\.\d\s+\d+%", out, re.M), row
-    assert "fastest from-scratch LSTM" in out and "fast NumPy LSTM / from-scratch autograd (float64)" in out
+    assert "fastest from-scratch LSTM" in out and "fast NumPy LSTM, work kept / from-scratch autograd (float64)" in out
+    assert "fast NumPy LSTM, new buffers every call / work kept (float64)" in out
     assert "hand-written backward / nn.LSTM (float32, CPU)" in out
     assert results["peak/cpu"] > 0 and results["peak/cpu/float64"] > 0
     assert set(results["ladder/cpu"]) >= {"nn.LSTM", "hoisted projection"}
@@ -70,6 +72,32 @@ def test_the_fast_numpy_lstm_gives_the_step_by_step_gradients():
     for name, fast, slow in zip(["dx", "dh0", "dWx", "dWh", "db"], ns["lstm_backward_fast"](dh, cache_fast),
                                 ns["lstm_backward"](dh, cache_slow)):
         np.testing.assert_allclose(fast, slow, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_the_fast_numpy_lstm_reusing_its_buffers_gives_every_call_its_own_gradients():
+    """Chapter 2's fast NumPy LSTM with one work dict for a series of calls (new inputs and
+    weights each time, the shapes changed in between): each call's h and gradients are the
+    step-by-step reference's for its own inputs, nothing left over from the call before; and
+    the buffers are in fact reused while the shapes stay."""
+    import numpy as np
+
+    ns = bench.load_definitions("02_numpy_lstm")
+    rng = np.random.default_rng(4)
+    work = {}
+    for k, (N, T, D, H) in enumerate([(3, 6, 4, 5), (3, 6, 4, 5), (2, 7, 3, 4), (3, 6, 4, 5)]):
+        x, h0 = rng.normal(size=(N, T, D)), rng.normal(size=(N, H))
+        Wx, Wh, b = rng.normal(size=(D, 4 * H)), rng.normal(size=(H, 4 * H)), rng.normal(size=4 * H)
+        dh = rng.normal(size=(N, T, H))
+        before = dict(work)
+        h_fast, cache_fast = ns["lstm_forward_fast"](x, h0, Wx, Wh, b, work)
+        h_slow, cache_slow = ns["lstm_forward"](x, h0, Wx, Wh, b)
+        np.testing.assert_allclose(h_fast, h_slow, rtol=1e-10, atol=1e-12, err_msg=f"h, call {k}")
+        for name, fast, slow in zip(["dx", "dh0", "dWx", "dWh", "db"], ns["lstm_backward_fast"](dh, cache_fast),
+                                    ns["lstm_backward"](dh, cache_slow)):
+            np.testing.assert_allclose(fast, slow, rtol=1e-10, atol=1e-12, err_msg=f"{name}, call {k}")
+        if k == 1:  # the same shapes as call 0: every buffer is call 0's array, the largest ones among them
+            assert set(before) >= {"gates", "da"}, sorted(before)
+            assert all(work[name] is array for name, array in before.items()), sorted(before)
 
 
 def test_load_definitions_runs_only_imports_and_definitions():

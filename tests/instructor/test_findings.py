@@ -25,6 +25,9 @@ TYPED = {
     ("01_gradients", "when they are near 1"): "a gate's value: the limit of the logistic function",
     ("01_gradients", "when they are near 0"): "a gate's value: the limit of the logistic function",
     ("06_optimizers", "close to 1 the second moment"): "a limit of the formula (beta2 -> 1)",
+    # constants of the machine
+    ("02_numpy_lstm", "(always from 32 MiB up, on 64-bit"): "glibc's DEFAULT_MMAP_THRESHOLD_MAX",
+    ("02_numpy_lstm", "(a page is 4 kB, or 2 MB for the huge"): "the page sizes of x86-64 and of Linux's huge pages",
     # the settings of the original assignment, which the chapters compare against
     ("05_deep", "dev perplexity 454 against 365"): "quoted from the original student report",
     ("05_deep", "The student's 454 against 365 after 5"): "quoted from the original student report",
