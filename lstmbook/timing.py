@@ -16,7 +16,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 #: Fewer measurements than this give no spread to print: a call slower than the minimum run
 #: time is measured once, and its IQR is 0.
 MIN_RUNS_FOR_IQR = 2
-MATMUL_OPS = {"mm", "addmm", "addmm_", "bmm", "baddbmm", "baddbmm_", "matmul", "mv", "addmv", "addmv_", "dot", "linear"}
+MATMUL_OPS = {"mm", "addmm", "addmm_", "bmm", "baddbmm", "baddbmm_", "matmul", "mv", "addmv", "addmv_", "dot", "linear",
+              "_linear_pointwise"}  # the last: oneDNN's product (lstmbook.onednn), recorded with its overload
 
 
 @dataclass
@@ -154,6 +155,8 @@ class _Recorder(TorchDispatchMode):
         out = func(*args, **(kwargs or {}))
         name = func.overloadpacket.__name__
         if name in MATMUL_OPS:
+            if name == "_linear_pointwise" and func._overloadname != "default":
+                name += "." + func._overloadname  # .binary: (input, other, weight, ...), not (input, weight, ...)
             shapes = [tuple(a.shape) for a in args if isinstance(a, torch.Tensor)]
             self.calls.append((name, shapes, [a.dtype for a in args if isinstance(a, torch.Tensor)]))
         return out
@@ -180,12 +183,16 @@ def lstm_flops(N: int, T: int, D: int, H: int, backward: bool = True) -> int:
 
 def matmul_flops(calls) -> int:
     """The FLOPs of matrix products recorded by :func:`matmul_calls` (``mm``, ``addmm``,
-    ``bmm``, ``baddbmm`` and their in-place forms: 2·m·k·n each, the ``add`` not counted); other ops
-    raise, so that nothing is silently left out."""
+    ``bmm``, ``baddbmm`` and their in-place forms, and oneDNN's ``_linear_pointwise``, whose
+    weight is (n, k): 2·m·k·n each, the ``add`` not counted); other ops raise, so that nothing
+    is silently left out."""
     total = 0
     for name, shapes, _ in calls:
         mats = [s for s in shapes if len(s) >= 2]
-        if name in ("mm", "addmm", "addmm_") and len(mats) >= 2:
+        if name in ("_linear_pointwise", "_linear_pointwise.binary"):
+            weight = shapes[1] if name == "_linear_pointwise" else shapes[2]
+            total += 2 * shapes[0][0] * shapes[0][1] * weight[0]
+        elif name in ("mm", "addmm", "addmm_") and len(mats) >= 2:
             (m, k), (_, n) = mats[-2][-2:], mats[-1][-2:]
             total += 2 * m * k * n
         elif name in ("bmm", "baddbmm", "baddbmm_") and len(mats) >= 2:
@@ -196,19 +203,35 @@ def matmul_flops(calls) -> int:
     return total
 
 
-def matmul_peak(shapes, dtype=torch.float32, device="cpu", min_run_time: float = 0.3, rounds: int = 3) -> dict:
-    """The machine's matrix-product speed where an LSTM needs it: GFLOP/s of ``torch.mm`` at
-    each (m, k, n) of ``shapes``, timed like everything else (torch.utils.benchmark, the same
-    threads), the best of ``rounds`` rounds (a peak is what the machine can do at its best).
-    Returns {(m, k, n): GFLOP/s}; their maximum is the peak the rungs are held to."""
+def matmul_speeds(shapes, dtype=torch.float32, device="cpu", min_run_time: float = 0.3,
+                  rounds: int = 3) -> dict:
+    """The machine's matrix-product speed where an LSTM needs it, library by library: GFLOP/s
+    of ``torch.mm`` (the BLAS PyTorch was built with) and, where it applies, of oneDNN's
+    product with its weight prepared once (:mod:`lstmbook.onednn`, the library of
+    ``nn.LSTM`` on a CPU), at each (m, k, n) of ``shapes``. Timed like everything else
+    (torch.utils.benchmark, the same threads, the libraries in turn), the best of ``rounds``
+    rounds. Returns {(m, k, n): {"torch.mm": GFLOP/s, "oneDNN": GFLOP/s}}."""
+    from . import onednn
+
     out = {}
     for m, k, n in shapes:
         a = torch.randn(m, k, dtype=dtype, device=device)
         b = torch.randn(k, n, dtype=dtype, device=device)
-        t = time_calls({"mm": lambda: torch.mm(a, b)}, min_run_time=min_run_time, rounds=rounds,
-                       show_progress=False)["mm"]
-        out[(m, k, n)] = 2 * m * k * n / t.median / 1e9
+        fns = {"torch.mm": lambda: torch.mm(a, b)}
+        if onednn.usable(a):
+            packed = onednn.prepare(b, m)
+            fns["oneDNN"] = lambda: onednn.matmul(a, packed)
+        times = time_calls(fns, min_run_time=min_run_time, rounds=rounds, show_progress=False)
+        out[(m, k, n)] = {name: 2 * m * k * n / t.median / 1e9 for name, t in times.items()}
     return out
+
+
+def matmul_peak(shapes, dtype=torch.float32, device="cpu", min_run_time: float = 0.3, rounds: int = 3) -> dict:
+    """The machine's matrix-product speed at each (m, k, n) of ``shapes``: the faster library
+    of :func:`matmul_speeds` there. Returns {(m, k, n): GFLOP/s}; their maximum is the peak the
+    rungs are held to (a peak is what the machine can do at its best)."""
+    speeds = matmul_speeds(shapes, dtype, device, min_run_time=min_run_time, rounds=rounds)
+    return {shape: max(by_library.values()) for shape, by_library in speeds.items()}
 
 
 def lstm_gemm_shapes(N: int, T: int, D: int, H: int) -> list[tuple[int, int, int]]:

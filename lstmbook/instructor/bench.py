@@ -14,7 +14,8 @@ import platform
 import numpy as np
 import torch
 
-from ..timing import Timing, lstm_flops, lstm_gemm_shapes, matmul_peak, paired_ratio, ratio_table, time_calls
+from ..timing import (Timing, lstm_flops, lstm_gemm_shapes, matmul_peak, matmul_speeds, paired_ratio, ratio_table,
+                      time_calls)
 from .sources import repo_root, source_notebook
 
 SIZES = {"full": dict(N=64, T=32, D=256, H=512), "quick": dict(N=4, T=5, D=8, H=16)}
@@ -125,12 +126,16 @@ def main(quick: bool = False, compile_rung: bool = True, log=print) -> dict:
     for device in devices:
         name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
         timings, notes = ladder(device, size, compile_rung, min_time, rounds)
-        peak = max(matmul_peak(shapes, torch.float32, device=device, min_run_time=min_time / 2).values())
+        speeds = matmul_speeds(shapes, torch.float32, device=device, min_run_time=min_time / 2)
+        peak, library, shape = max((v, lib, s) for s, by_lib in speeds.items() for lib, v in by_lib.items())
         results[f"ladder/{device.type}"], results[f"peak/{device.type}"] = timings, peak
         log("")
         log(ratio_table(timings, "nn.LSTM", extra=notes, flops=flops, peak=peak,
                         title=f"Speed ladder on {name}, float32, {head} ({flops / 1e9:.2f} GFLOP); "
-                              f"peak: torch.mm at the LSTM's shapes, {peak:.0f} GFLOP/s"))
+                              f"peak: the fastest product at the LSTM's shapes, {library} at (m, k, n) = {shape}, "
+                              f"{peak:.0f} GFLOP/s"))
+        log("GFLOP/s by library (m, k, n): " + "; ".join(
+            f"{s}: " + ", ".join(f"{lib} {v:.0f}" for lib, v in by_lib.items()) for s, by_lib in speeds.items()))
     if not torch.cuda.is_available():
         log("\n(no CUDA device: the GPU ladder, with cuDNN's nn.LSTM, was not measured)")
     timings = numpy_vs_torch(size, min_time, rounds)

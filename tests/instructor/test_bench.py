@@ -4,6 +4,7 @@ import re
 
 import torch
 
+from lstmbook import onednn
 from lstmbook.instructor import bench
 from lstmbook.timing import Timing, lstm_flops, matmul_calls, matmul_flops, ratio_table, time_calls
 
@@ -28,18 +29,23 @@ def test_bench_loads_the_chapter_code_and_prints_every_ratio():
 def test_the_lstm_flop_count_is_what_the_hand_written_rung_multiplies():
     """lstm_flops (the formula every GFLOP/s of the ladder divides by) against an independent
     count: the matrix products chapter 4's hand-written rung issues, recorded by a dispatch
-    mode, forward alone and forward + backward (h0, c0 and x with gradients too)."""
+    mode, forward alone and forward + backward (h0, c0 and x with gradients too), in float64
+    (torch.mm's products) and float32 (oneDNN's, where this PyTorch has it: the ladder's)."""
     ns = bench.load_definitions("04_speed")
     N, T, D, H = 3, 5, 4, 6
-    (x, h0, c0, Wx, Wh, b), _ = ns["lstm_args"](N=N, T=T, D=D, H=H)
-    for p in (x, h0, c0):
-        p.requires_grad_()
+    for dtype in (torch.float64, torch.float32):
+        (x, h0, c0, Wx, Wh, b), _ = ns["lstm_args"](N=N, T=T, D=D, H=H, dtype=dtype)
+        for p in (x, h0, c0):
+            p.requires_grad_()
 
-    def forward_backward():
-        ns["lstm_handwritten"](x, h0, c0, Wx, Wh, b)[0].sum().backward()
+        def forward_backward():
+            ns["lstm_handwritten"](x, h0, c0, Wx, Wh, b)[0].sum().backward()
 
-    assert matmul_flops(matmul_calls(ns["lstm_handwritten"], x, h0, c0, Wx, Wh, b)) == lstm_flops(N, T, D, H, backward=False)
-    assert matmul_flops(matmul_calls(forward_backward)) == lstm_flops(N, T, D, H) == 3 * 2 * N * T * 4 * H * (D + H)
+        forward = matmul_calls(ns["lstm_handwritten"], x, h0, c0, Wx, Wh, b)
+        assert matmul_flops(forward) == lstm_flops(N, T, D, H, backward=False), dtype
+        assert matmul_flops(matmul_calls(forward_backward)) == lstm_flops(N, T, D, H) == 3 * 2 * N * T * 4 * H * (D + H)
+        expected = "_linear_pointwise" if dtype == torch.float32 and onednn.usable(x) else "mm"
+        assert {c[0].split(".")[0].removeprefix("add") for c in forward} == {expected}, (dtype, forward)
 
 
 def test_the_hand_written_backward_is_the_true_gradient():
@@ -52,6 +58,28 @@ def test_the_hand_written_backward_is_the_true_gradient():
     args = [torch.randn(s, dtype=torch.float64, requires_grad=True)
             for s in [(N, T, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)]]
     assert torch.autograd.gradcheck(lambda *a: ns["LSTMFunction"].apply(*a), args)
+
+
+def test_the_hand_written_backward_in_float32_matches_nn_lstm():
+    """The float32 path of LSTMFunction (the ladder's: oneDNN's products with prepared weights,
+    where this PyTorch has them) against nn.LSTM, every output and gradient, the incoming
+    gradients random, through h, h_n and c_n."""
+    ns = bench.load_definitions("04_speed")
+    N, T, D, H = 4, 7, 5, 8
+    (x, h0, c0, Wx, Wh, b), lstm = ns["lstm_args"](N=N, T=T, D=D, H=H, dtype=torch.float32)
+    inputs = [p.requires_grad_() for p in (x, h0, c0)]
+    torch.manual_seed(3)
+    weights = [torch.randn(N, T, H), torch.randn(N, H), torch.randn(N, H)]
+    ours = ns["lstm_handwritten"](x, h0, c0, Wx, Wh, b)
+    sum((o * w).sum() for o, w in zip(ours, weights)).backward()
+    grads = [p.grad for p in (*inputs, Wx, Wh, b)]
+    for p in inputs:
+        p.grad = None
+    h, (h_n, c_n) = lstm(x, (h0[None], c0[None]))
+    sum((o * w).sum() for o, w in zip((h, h_n[0], c_n[0]), weights)).backward()
+    expected = [x.grad, h0.grad, c0.grad, lstm.weight_ih_l0.grad.T, lstm.weight_hh_l0.grad.T, lstm.bias_ih_l0.grad]
+    for got, want in zip([*ours, *grads], [h, h_n[0], c_n[0], *expected]):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_the_fast_numpy_lstm_gives_the_step_by_step_gradients():
