@@ -4,6 +4,7 @@ clock-free count of the matrix multiplications a function issues."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import statistics
 import sys
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.utils.benchmark as benchmark
 from torch.utils._python_dispatch import TorchDispatchMode
+
+from . import onednn
 
 #: Fewer measurements than this give no spread to print: a call slower than the minimum run
 #: time is measured once, and its IQR is 0.
@@ -164,7 +167,9 @@ class _Recorder(TorchDispatchMode):
 
 def matmul_calls(fn, *args, **kwargs) -> list[tuple[str, list, list]]:
     """Run ``fn(*args, **kwargs)`` and return the matrix multiplications it issued, as
-    (aten op name, argument shapes, argument dtypes), in order. No clock is involved."""
+    (op name, argument shapes, argument dtypes), in order: aten's names (``mm``, ``addmm``...),
+    and oneDNN's ``_linear_pointwise``, or ``_linear_pointwise.binary`` for the overload that
+    adds a matrix. No clock is involved."""
     rec = _Recorder()
     with rec:
         fn(*args, **kwargs)
@@ -190,8 +195,8 @@ def matmul_flops(calls) -> int:
     for name, shapes, _ in calls:
         mats = [s for s in shapes if len(s) >= 2]
         if name in ("_linear_pointwise", "_linear_pointwise.binary"):
-            weight = shapes[1] if name == "_linear_pointwise" else shapes[2]
-            total += 2 * shapes[0][0] * shapes[0][1] * weight[0]
+            weight = shapes[1] if name == "_linear_pointwise" else shapes[2]  # (n, k); the input (..., k)
+            total += 2 * math.prod(shapes[0]) * weight[0]
         elif name in ("mm", "addmm", "addmm_") and len(mats) >= 2:
             (m, k), (_, n) = mats[-2][-2:], mats[-1][-2:]
             total += 2 * m * k * n
@@ -211,8 +216,6 @@ def matmul_speeds(shapes, dtype=torch.float32, device="cpu", min_run_time: float
     ``nn.LSTM`` on a CPU), at each (m, k, n) of ``shapes``. Timed like everything else
     (torch.utils.benchmark, the same threads, the libraries in turn), the best of ``rounds``
     rounds. Returns {(m, k, n): {"torch.mm": GFLOP/s, "oneDNN": GFLOP/s}}."""
-    from . import onednn
-
     out = {}
     for m, k, n in shapes:
         a = torch.randn(m, k, dtype=dtype, device=device)

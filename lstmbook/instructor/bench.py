@@ -159,7 +159,8 @@ def main(quick: bool = False, compile_rung: bool = True, log=print) -> dict:
         "both sides seconds apart):")
     log(f"fastest from-scratch LSTM ({best.name}) / nn.LSTM (float32, CPU): {paired(best, cpu['nn.LSTM'])}")
     log(f"hand-written backward / nn.LSTM (float32, CPU): "
-        f"{paired(cpu['hand-written backward'], cpu['nn.LSTM'], '1.10x')}")
+        f"{paired(cpu['hand-written backward'], cpu['nn.LSTM'], '1.10x')}; its products by torch.mm instead: "
+        f"{paired(cpu['hand-written backward, torch.mm'], cpu['nn.LSTM'])}")
     log(f"fast NumPy LSTM, work kept / from-scratch autograd (float64): "
         f"{paired(np_fast, timings['torch autograd, from scratch'], '1.00x')}; / nn.LSTM: "
         f"{paired(np_fast, timings['torch nn.LSTM'])}; step-by-step NumPy / nn.LSTM: "

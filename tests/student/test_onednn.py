@@ -18,6 +18,9 @@ def _cases(dtype):
     yield "matrix added", a, W, torch.randn(m, n, dtype=dtype)
     yield "a transposed, W a transposed view", torch.randn(k, m, dtype=dtype).T, torch.randn(n, k, dtype=dtype).T, None
     yield "added matrix broadcast from one row", a, W, torch.randn(1, n, dtype=dtype).expand(m, n)
+    yield "added matrix, one step of a time-major view", a, W, torch.randn(m, 4, n, dtype=dtype).transpose(0, 1)[2]
+    yield "bias strided", a, W, torch.randn(n, 2, dtype=dtype)[:, 0]
+    yield "bias broadcast from one number", a, W, torch.randn(1, dtype=dtype).expand(n)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -37,6 +40,26 @@ def test_outside_onednn_nothing_is_prepared_and_torch_mm_multiplies():
     calls = matmul_calls(lambda: (onednn.matmul(torch.randn(3, 4, dtype=torch.float64), W),
                                   onednn.matmul(torch.randn(3, 4, dtype=torch.float64), W, torch.zeros(6, dtype=torch.float64))))
     assert [c[0] for c in calls] == ["mm", "addmm"]
+    a, W32 = torch.randn(3, 4), torch.randn(4, 6)
+    before = torch.backends.mkldnn.enabled
+    with onednn.off():  # switched off, as torch.backends.mkldnn.flags(enabled=False) does
+        assert not onednn.usable(a) and onednn.prepare(W32, 3) is W32
+        assert [c[0] for c in matmul_calls(onednn.matmul, a, W32)] == ["mm"]
+    assert torch.backends.mkldnn.enabled == before  # switched back on after the block
+
+
+def test_what_autograd_records_is_multiplied_by_torch_mm_and_gets_its_gradient():
+    """oneDNN's operators have no backward pass: an input that requires a gradient, with grad
+    mode on, goes to torch.mm, whose gradient autograd knows; a prepared weight refuses it."""
+    a, W = torch.randn(3, 4, requires_grad=True), torch.randn(4, 6, requires_grad=True)
+    assert [c[0] for c in matmul_calls(onednn.matmul, a, W, torch.zeros(6))] == ["addmm"]
+    onednn.matmul(a, W).sum().backward()
+    torch.testing.assert_close(a.grad, W.sum(1).expand(3, 4).detach())
+    torch.testing.assert_close(W.grad, a.sum(0)[:, None].expand(4, 6).detach())
+    if onednn.usable(torch.zeros(1)):
+        packed = onednn.prepare(W.detach(), 3)
+        with pytest.raises(ValueError, match="autograd does not record"):
+            onednn.matmul(a, packed)
 
 
 @needs_onednn
@@ -51,6 +74,8 @@ def test_in_float32_on_a_cpu_onednn_multiplies_and_its_flops_are_counted():
     calls = matmul_calls(lambda: [onednn.matmul(a, w, extra) for w in (W, packed) for extra in (None, add)])
     assert [c[0] for c in calls] == ["_linear_pointwise", "_linear_pointwise.binary"] * 2
     assert matmul_flops(calls) == 4 * 2 * m * k * n
+    batched = matmul_calls(lambda: onednn.matmul(torch.randn(2, m, k), W))  # rows of every leading dim
+    assert matmul_flops(batched) == 2 * 2 * m * k * n
 
 
 def test_matmul_speeds_times_each_library_that_applies():
