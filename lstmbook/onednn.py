@@ -68,13 +68,16 @@ def matmul(a: torch.Tensor, W: torch.Tensor, add: torch.Tensor | None = None) ->
     Returns (m, n).
     """
     extra = () if add is None else (add,)
-    if W.is_mkldnn or usable(a, W, *extra):
-        if W.is_mkldnn and not usable(a, *extra):
+    if W.is_mkldnn:
+        if not usable(a, *extra):
             raise ValueError("a weight prepared for oneDNN multiplies float32 CPU tensors that autograd does not "
                              f"record, with oneDNN on; got {a.dtype} on {a.device}, requires_grad={a.requires_grad}")
-        weight = W if W.is_mkldnn else W.T  # oneDNN takes the weight (n, k), as nn.Linear stores it
-        linear = torch.ops.mkldnn._linear_pointwise
-        if add is None or add.dim() == 1:  # oneDNN reads a bias as contiguous, whatever its strides
-            return linear(a, weight, None if add is None else add.contiguous(), "none", [], "")
-        return linear.binary(a, add, weight, None, "add")
-    return a @ W if add is None else torch.addmm(add, a, W)
+        weight = W
+    elif usable(a, W, *extra):
+        weight = W.T  # oneDNN takes the weight (n, k), as nn.Linear stores it
+    else:
+        return a @ W if add is None else torch.addmm(add, a, W)
+    linear = torch.ops.mkldnn._linear_pointwise
+    if add is None or add.dim() == 1:  # oneDNN reads a bias as contiguous, whatever its strides
+        return linear(a, weight, None if add is None else add.contiguous(), "none", [], "")
+    return linear.binary(a, add, weight, None, "add")

@@ -229,12 +229,12 @@ def matmul_speeds(shapes, dtype=torch.float32, device="cpu", min_run_time: float
     return out
 
 
-def matmul_peak(shapes, dtype=torch.float32, device="cpu", min_run_time: float = 0.3, rounds: int = 3) -> dict:
-    """The machine's matrix-product speed at each (m, k, n) of ``shapes``: the faster library
-    of :func:`matmul_speeds` there. Returns {(m, k, n): GFLOP/s}; their maximum is the peak the
-    rungs are held to (a peak is what the machine can do at its best)."""
-    speeds = matmul_speeds(shapes, dtype, device, min_run_time=min_run_time, rounds=rounds)
-    return {shape: max(by_library.values()) for shape, by_library in speeds.items()}
+def fastest_product(speeds: dict) -> tuple[float, str, tuple[int, int, int]]:
+    """The peak the rungs are held to, from :func:`matmul_speeds`' measurements: the best
+    GFLOP/s of any library at any shape (a peak is what the machine can do at its best), as
+    (GFLOP/s, library, (m, k, n))."""
+    return max((gflops, library, shape)
+               for shape, by_library in speeds.items() for library, gflops in by_library.items())
 
 
 def lstm_gemm_shapes(N: int, T: int, D: int, H: int) -> list[tuple[int, int, int]]:

@@ -14,8 +14,8 @@ import platform
 import numpy as np
 import torch
 
-from ..timing import (Timing, lstm_flops, lstm_gemm_shapes, matmul_peak, matmul_speeds, paired_ratio, ratio_table,
-                      time_calls)
+from ..timing import (Timing, fastest_product, lstm_flops, lstm_gemm_shapes, matmul_speeds, paired_ratio,
+                      ratio_table, time_calls)
 from .sources import repo_root, source_notebook
 
 SIZES = {"full": dict(N=64, T=32, D=256, H=512), "quick": dict(N=4, T=5, D=8, H=16)}
@@ -127,7 +127,7 @@ def main(quick: bool = False, compile_rung: bool = True, log=print) -> dict:
         name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
         timings, notes = ladder(device, size, compile_rung, min_time, rounds)
         speeds = matmul_speeds(shapes, torch.float32, device=device, min_run_time=min_time / 2)
-        peak, library, shape = max((v, lib, s) for s, by_lib in speeds.items() for lib, v in by_lib.items())
+        peak, library, shape = fastest_product(speeds)
         results[f"ladder/{device.type}"], results[f"peak/{device.type}"] = timings, peak
         log("")
         log(ratio_table(timings, "nn.LSTM", extra=notes, flops=flops, peak=peak,
@@ -139,7 +139,7 @@ def main(quick: bool = False, compile_rung: bool = True, log=print) -> dict:
     if not torch.cuda.is_available():
         log("\n(no CUDA device: the GPU ladder, with cuDNN's nn.LSTM, was not measured)")
     timings = numpy_vs_torch(size, min_time, rounds)
-    peak64 = max(matmul_peak(shapes, torch.float64, min_run_time=min_time / 2).values())
+    peak64 = fastest_product(matmul_speeds(shapes, torch.float64, min_run_time=min_time / 2))[0]
     results["numpy"], results["peak/cpu/float64"] = timings, peak64
     log("")
     log(ratio_table(timings, "torch nn.LSTM", flops=flops, peak=peak64,
