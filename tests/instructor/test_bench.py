@@ -2,6 +2,7 @@
 (smoke test at tiny sizes: no timing is asserted, only that every row is measured)."""
 import re
 
+import pytest
 import torch
 
 from lstmbook import onednn
@@ -22,9 +23,11 @@ def test_bench_loads_the_chapter_code_and_prints_every_ratio():
     assert "fastest from-scratch LSTM" in out and "fast NumPy LSTM, work kept / from-scratch autograd (float64)" in out
     assert "fast NumPy LSTM, new buffers every call / work kept (float64)" in out
     assert "hand-written backward / nn.LSTM (float32, CPU)" in out
+    assert "its steps compiled: not timed (the ladder did not compile)" in out  # compile_rung=False
     assert results["peak/cpu"] > 0 and results["peak/cpu/float64"] > 0
     assert set(results["ladder/cpu"]) >= {"nn.LSTM", "hoisted projection"}
-    assert re.search(r"^per-gate matmuls .* 40 matmuls forward$", out, re.M)  # 8 per step, T = 5
+    assert re.search(r"^per-gate matmuls .* 40 matmuls forward, \d+ page faults per call$", out, re.M)  # 8 per step, T = 5
+    assert re.search(r"^nn.LSTM .* one fused kernel, \d+ page faults per call$", out, re.M)
 
 
 def test_the_lstm_flop_count_is_what_the_hand_written_rung_multiplies():
@@ -49,29 +52,38 @@ def test_the_lstm_flop_count_is_what_the_hand_written_rung_multiplies():
         assert {c[0].split(".")[0].removeprefix("add") for c in forward} == {expected}, (dtype, forward)
 
 
-def test_the_hand_written_backward_is_the_true_gradient():
-    """Chapter 4's LSTMFunction (given code: its local derivatives hoisted out of the loop, its
-    weight gradients one product each) against numerical gradients in float64, through h, h_n
-    and c_n, for every input."""
+def compiled_steps(ns):
+    """Chapter 4's step functions compiled as its ladder compiles them."""
+    return tuple(torch.compile(step, fullgraph=True, dynamic=False) for step in (ns["forward_step"], ns["backward_step"]))
+
+
+@pytest.mark.parametrize("steps", ["as written", "compiled"])
+def test_the_hand_written_backward_is_the_true_gradient(steps):
+    """Chapter 4's LSTMFunction (given code: the elementwise work of a step in forward_step and
+    backward_step, the weight gradients one product each) against numerical gradients in
+    float64, through h, h_n and c_n, for every input; with the step functions as written and
+    compiled (the ladder's fastest hand-written rung)."""
     ns = bench.load_definitions("04_speed")
     torch.manual_seed(7)
     N, T, D, H = 3, 5, 4, 6
     args = [torch.randn(s, dtype=torch.float64, requires_grad=True)
             for s in [(N, T, D), (N, H), (N, H), (D, 4 * H), (H, 4 * H), (4 * H,)]]
-    assert torch.autograd.gradcheck(lambda *a: ns["LSTMFunction"].apply(*a), args)
+    pair = compiled_steps(ns) if steps == "compiled" else None
+    assert torch.autograd.gradcheck(lambda *a: ns["lstm_handwritten"](*a, steps=pair), args)
 
 
-def test_the_hand_written_backward_in_float32_matches_nn_lstm():
+@pytest.mark.parametrize("steps", ["as written", "compiled"])
+def test_the_hand_written_backward_in_float32_matches_nn_lstm(steps):
     """The float32 path of LSTMFunction (the ladder's: oneDNN's products with prepared weights,
-    where this PyTorch has them) against nn.LSTM, every output and gradient, the incoming
-    gradients random, through h, h_n and c_n."""
+    where this PyTorch has them; the step functions as written and compiled) against nn.LSTM,
+    every output and gradient, the incoming gradients random, through h, h_n and c_n."""
     ns = bench.load_definitions("04_speed")
     N, T, D, H = 4, 7, 5, 8
     (x, h0, c0, Wx, Wh, b), lstm = ns["lstm_args"](N=N, T=T, D=D, H=H, dtype=torch.float32)
     inputs = [p.requires_grad_() for p in (x, h0, c0)]
     torch.manual_seed(3)
     weights = [torch.randn(N, T, H), torch.randn(N, H), torch.randn(N, H)]
-    ours = ns["lstm_handwritten"](x, h0, c0, Wx, Wh, b)
+    ours = ns["lstm_handwritten"](x, h0, c0, Wx, Wh, b, steps=compiled_steps(ns) if steps == "compiled" else None)
     sum((o * w).sum() for o, w in zip(ours, weights)).backward()
     grads = [p.grad for p in (*inputs, Wx, Wh, b)]
     for p in inputs:
