@@ -112,6 +112,25 @@ def numpy_vs_torch(size: dict, min_run_time: float, rounds: int):
     return time_calls(fns, min_run_time=min_run_time, rounds=rounds)
 
 
+def paired(a: Timing, b: Timing, target: str = "") -> str:
+    """a's time over b's, round by round: the median ratio, its range and the target, if any."""
+    median, low, high = paired_ratio(a, b)
+    spread = f" [{low:.2f}-{high:.2f}] over {len(a.rounds)} rounds" if len(a.rounds) > 1 else ""
+    return f"{median:.2f}x{spread}" + (f" (target <= {target})" if target else "")
+
+
+def hand_written_ratios(cpu: dict[str, Timing]) -> str:
+    """The line for chapter 4's hand-written rungs against nn.LSTM (CPU ladder timings). The
+    1.10x target is the compiled steps' where the ladder timed them, else the steps' as written."""
+    compiled = cpu.get("hand-written backward, compiled steps")  # timed where the ladder compiles
+    lstm = cpu["nn.LSTM"]
+    return (f"hand-written backward / nn.LSTM (float32, CPU): "
+            f"{paired(cpu['hand-written backward'], lstm, '' if compiled else '1.10x')}; "
+            f"its products by torch.mm instead: {paired(cpu['hand-written backward, torch.mm'], lstm)}; "
+            + (f"its steps compiled: {paired(compiled, lstm, '1.10x')}" if compiled else
+               "its steps compiled: not timed (the ladder did not compile)"))
+
+
 def main(quick: bool = False, compile_rung: bool = True, log=print) -> dict:
     """Run every benchmark and print the tables; returns the timings."""
     size = SIZES["quick" if quick else "full"]
@@ -148,22 +167,12 @@ def main(quick: bool = False, compile_rung: bool = True, log=print) -> dict:
     cpu = results["ladder/cpu"]
     best = min((t for name, t in cpu.items() if name != "nn.LSTM"), key=lambda t: t.median)
 
-    def paired(a: Timing, b: Timing, target: str = "") -> str:
-        median, low, high = paired_ratio(a, b)
-        spread = f" [{low:.2f}-{high:.2f}] over {len(a.rounds)} rounds" if len(a.rounds) > 1 else ""
-        return f"{median:.2f}x{spread}" + (f" (target <= {target})" if target else "")
-
     np_fast = timings["NumPy, fast, work kept (chapter 2, optional)"]
     log("")
     log("Ratios round by round (the median of the per-round ratios, [lowest-highest]; each round times "
         "both sides seconds apart):")
     log(f"fastest from-scratch LSTM ({best.name}) / nn.LSTM (float32, CPU): {paired(best, cpu['nn.LSTM'])}")
-    compiled = cpu.get("hand-written backward, compiled steps")  # timed where the ladder compiles
-    log(f"hand-written backward / nn.LSTM (float32, CPU): "
-        f"{paired(cpu['hand-written backward'], cpu['nn.LSTM'], '' if compiled else '1.10x')}; "
-        f"its products by torch.mm instead: {paired(cpu['hand-written backward, torch.mm'], cpu['nn.LSTM'])}; "
-        + (f"its steps compiled: {paired(compiled, cpu['nn.LSTM'], '1.10x')}" if compiled else
-           "its steps compiled: not timed (the ladder did not compile)"))
+    log(hand_written_ratios(cpu))
     log(f"fast NumPy LSTM, work kept / from-scratch autograd (float64): "
         f"{paired(np_fast, timings['torch autograd, from scratch'], '1.00x')}; / nn.LSTM: "
         f"{paired(np_fast, timings['torch nn.LSTM'])}; step-by-step NumPy / nn.LSTM: "

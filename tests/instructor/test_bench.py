@@ -1,6 +1,8 @@
 """`make bench` runs the chapters' own reference code and prints ratios measured in one run
 (smoke test at tiny sizes: no timing is asserted, only that every row is measured)."""
+import os
 import re
+import shutil
 
 import pytest
 import torch
@@ -53,8 +55,30 @@ def test_the_lstm_flop_count_is_what_the_hand_written_rung_multiplies():
 
 
 def compiled_steps(ns):
-    """Chapter 4's step functions compiled as its ladder compiles them."""
+    """Chapter 4's step functions compiled as its ladder compiles them (torch.compile's CPU
+    code needs a C++ compiler, as the ladder's compiled rungs do)."""
+    if not any(shutil.which(c) for c in (os.environ.get("CXX", "c++"), "g++", "clang++")):
+        pytest.skip("no C++ compiler for torch.compile: the ladder's compiled rungs cannot run here either")
     return tuple(torch.compile(step, fullgraph=True, dynamic=False) for step in (ns["forward_step"], ns["backward_step"]))
+
+
+def test_the_hand_written_target_is_the_compiled_steps_where_they_were_timed():
+    """The bench's line for the hand-written rungs: the 1.10x target goes to the compiled steps
+    when the ladder timed them, to the steps as written when it did not; every ratio is the
+    rung's own (fake timings, round by round)."""
+    def timing(name, seconds):
+        return Timing(name, seconds[0], 0.0, 1, tuple(seconds))
+
+    cpu = {"nn.LSTM": timing("nn.LSTM", [1.0, 1.0, 1.0]),
+           "hand-written backward": timing("hand-written backward", [1.2, 1.3, 1.2]),
+           "hand-written backward, torch.mm": timing("hand-written backward, torch.mm", [1.5, 1.5, 1.6])}
+    line = bench.hand_written_ratios(cpu)
+    assert "nn.LSTM (float32, CPU): 1.20x [1.20-1.30] over 3 rounds (target <= 1.10x)" in line
+    assert "torch.mm instead: 1.50x" in line and "its steps compiled: not timed" in line
+    cpu["hand-written backward, compiled steps"] = timing("compiled", [1.05, 1.04, 1.08])
+    line = bench.hand_written_ratios(cpu)
+    assert "nn.LSTM (float32, CPU): 1.20x [1.20-1.30] over 3 rounds;" in line
+    assert line.endswith("its steps compiled: 1.05x [1.04-1.08] over 3 rounds (target <= 1.10x)")
 
 
 @pytest.mark.parametrize("steps", ["as written", "compiled"])
