@@ -119,6 +119,34 @@ def test_the_hand_written_backward_in_float32_matches_nn_lstm(steps):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
+def test_the_hand_written_backward_with_inputs_that_ask_for_no_gradient():
+    """LSTMFunction where some of x, h0, c0 ask for no gradient (the first layer's x, a fixed
+    h0 or c0; its backward pass skips what they would need): those get none, and every other
+    gradient is the one it gets when all of them are asked for (float64, the weights' too)."""
+    ns = bench.load_definitions("04_speed")
+    torch.manual_seed(5)
+    N, T, D, H = 3, 4, 5, 6
+    (x, h0, c0, Wx, Wh, b), _ = ns["lstm_args"](N=N, T=T, D=D, H=H, dtype=torch.float64)
+    weights = [torch.randn(N, T, H, dtype=torch.float64), torch.randn(N, H, dtype=torch.float64),
+               torch.randn(N, H, dtype=torch.float64)]
+
+    def gradients(asked):
+        inputs = [p.detach().clone().requires_grad_(name in asked) for name, p in zip("x h0 c0".split(), (x, h0, c0))]
+        params = [p.detach().clone().requires_grad_() for p in (Wx, Wh, b)]
+        out = ns["lstm_handwritten"](*inputs, *params)
+        sum((o * w).sum() for o, w in zip(out, weights)).backward()
+        return [p.grad for p in (*inputs, *params)]
+
+    every = gradients({"x", "h0", "c0"})
+    for asked in ({"h0", "c0"}, {"x"}, set()):
+        got = gradients(asked)
+        for name, g, want in zip("x h0 c0 Wx Wh b".split(), got, every):
+            if name in {"x", "h0", "c0"} and name not in asked:
+                assert g is None, name
+            else:
+                torch.testing.assert_close(g, want, rtol=1e-12, atol=1e-12, msg=name)
+
+
 def test_the_fast_numpy_lstm_gives_the_step_by_step_gradients():
     """Chapter 2's fast NumPy LSTM (the reference of the optional exercise: the bias in the
     input product, h_t reused in the backward pass) against the step-by-step reference, every
