@@ -42,7 +42,7 @@ def load_definitions(slug: str) -> dict:
 
 def ladder(device: torch.device, size: dict, compile_rung: bool, min_run_time: float, rounds: int):
     """Chapter 4's own ``ladder`` (the same arguments in the same order): forward + backward
-    in float32 of every rung and of nn.LSTM."""
+    in float32 of every rung and of nn.LSTM: (timings, notes, page faults per call)."""
     return load_definitions("04_speed")["ladder"](device, size, compile_rung, min_run_time, rounds)
 
 
@@ -144,7 +144,7 @@ def main(quick: bool = False, compile_rung: bool = True, log=print) -> dict:
     shapes = lstm_gemm_shapes(**size)
     for device in devices:
         name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
-        timings, notes = ladder(device, size, compile_rung, min_time, rounds)
+        timings, notes, _ = ladder(device, size, compile_rung, min_time, rounds)
         speeds = matmul_speeds(shapes, torch.float32, device=device, min_run_time=min_time / 2)
         peak, library, shape = fastest_product(speeds)
         results[f"ladder/{device.type}"], results[f"peak/{device.type}"] = timings, peak

@@ -59,7 +59,7 @@ def compiled_steps(ns):
     code needs a C++ compiler, as the ladder's compiled rungs do)."""
     if not any(shutil.which(c) for c in (os.environ.get("CXX", "c++"), "g++", "clang++")):
         pytest.skip("no C++ compiler for torch.compile: the ladder's compiled rungs cannot run here either")
-    return tuple(torch.compile(step, fullgraph=True, dynamic=False) for step in (ns["forward_step"], ns["backward_step"]))
+    return ns["compile_steps"]()
 
 
 def test_the_hand_written_target_is_the_compiled_steps_where_they_were_timed():
