@@ -17,6 +17,7 @@ def _cases(dtype):
     yield "bias", a, W, torch.randn(n, dtype=dtype)
     yield "matrix added", a, W, torch.randn(m, n, dtype=dtype)
     yield "a transposed, W a transposed view", torch.randn(k, m, dtype=dtype).T, torch.randn(n, k, dtype=dtype).T, None
+    yield "W every other column of a wider matrix", a, torch.randn(k, 2 * n, dtype=dtype)[:, ::2], None
     yield "added matrix broadcast from one row", a, W, torch.randn(1, n, dtype=dtype).expand(m, n)
     yield "added matrix, one step of a time-major view", a, W, torch.randn(m, 4, n, dtype=dtype).transpose(0, 1)[2]
     yield "bias strided", a, W, torch.randn(n, 2, dtype=dtype)[:, 0]
