@@ -53,9 +53,7 @@ def prepare(W: torch.Tensor, rows: int) -> torch.Tensor:
     the result to :func:`matmul` as its W."""
     if not usable(W):
         return W
-    # oneDNN takes the weight (n, k): W.T, a view; its reorder reads any strides, so W is
-    # copied once, straight into the blocked layout
-    return torch.ops.mkldnn._reorder_linear_weight(W.T, rows)
+    return torch.ops.mkldnn._reorder_linear_weight(W.T.contiguous(), rows)  # oneDNN takes (n, k)
 
 
 def matmul(a: torch.Tensor, W: torch.Tensor, add: torch.Tensor | None = None) -> torch.Tensor:

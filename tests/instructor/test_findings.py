@@ -18,6 +18,7 @@ TYPED = {
     ("01_gradients", "into (0, 1) with"): "the range of the logistic function",
     ("04_speed", "its products, 2·N·T·4H·(D + H) floating"): "a formula: two FLOPs per multiply-add",
     ("01_gradients", "lies in (-1, 1)"): "the range of tanh",
+    ("04_speed", "rounding near 1 and does not shrink as goes to 0"): "points of tanh's domain, not results",
     ("01_gradients", "close to 1"): "a gate's value: the limit of the logistic function",
     ("01_gradients", "(gates near 1)"): "a gate's value: the limit of the logistic function",
     ("01_gradients", "(near 0)"): "a gate's value: the limit of the logistic function",
@@ -28,6 +29,8 @@ TYPED = {
     # constants of the machine
     ("02_numpy_lstm", "(always from 32 MiB up, on 64-bit"): "glibc's DEFAULT_MMAP_THRESHOLD_MAX",
     ("02_numpy_lstm", "(a page is 4 kB, or 2 MB for the huge"): "the page sizes of x86-64 and of Linux's huge pages",
+    # references
+    ("04_speed", "(PyTorch issue 148241"): "an issue's number",
     # the settings of the original assignment, which the chapters compare against
     ("05_deep", "dev perplexity 454 against 365"): "quoted from the original student report",
     ("05_deep", "The student's 454 against 365 after 5"): "quoted from the original student report",
