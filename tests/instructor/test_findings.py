@@ -18,7 +18,8 @@ TYPED = {
     ("01_gradients", "into (0, 1) with"): "the range of the logistic function",
     ("04_speed", "its products, 2·N·T·4H·(D + H) floating"): "a formula: two FLOPs per multiply-add",
     ("01_gradients", "lies in (-1, 1)"): "the range of tanh",
-    ("04_speed", "rounding near 1 and does not shrink as goes to 0"): "points of tanh's domain, not results",
+    ("04_speed", "rounding near 1 and does not shrink as goes to 0"):
+        "1: the size of the numbers whose rounding is meant; 0: the limit x -> 0; not results",
     ("01_gradients", "close to 1"): "a gate's value: the limit of the logistic function",
     ("01_gradients", "(gates near 1)"): "a gate's value: the limit of the logistic function",
     ("01_gradients", "(near 0)"): "a gate's value: the limit of the logistic function",
